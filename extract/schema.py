@@ -1,0 +1,362 @@
+"""The extraction format: one YAML file per published study.
+
+The pydantic models here are the single definition of the format. The JSON
+Schema that ``carsynth schema`` prints is generated from them, and
+``docs/extraction-format.md`` describes them field by field.
+
+Numbers are read from YAML as plain ints and floats; the loader
+(:mod:`extract.yamlio`) also keeps each number's text exactly as it was
+written ("0.40", "86.96"), which the rounding-aware checks in
+:mod:`extract.checks` need.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SCHEMA_VERSION = 1
+
+# --- controlled vocabularies -------------------------------------------------
+
+OUTCOMES: dict[str, str] = {
+    "cr": "complete response / remission (CR or CR with incomplete count recovery)",
+    "mrd_negative_cr": "MRD-negative complete response",
+    "orr": "overall response (CR + PR)",
+    "os": "overall survival",
+    "pfs": "progression-free survival",
+    "efs": "event-free survival",
+    "lfs": "leukaemia-free survival",
+    "relapse": "relapse / cumulative incidence of relapse",
+    "crs_any": "cytokine release syndrome, any grade",
+    "crs_grade3plus": "cytokine release syndrome, grade 3 or higher",
+    "icans_any": "ICANS, any grade",
+    "icans_grade3plus": "ICANS, grade 3 or higher",
+    "crs_and_icans": "CRS and ICANS in the same patient",
+    "serious_infection": "serious (grade 3 or higher) infection",
+    "infection_any": "infection, any grade",
+    "treatment_use": "receipt of a toxicity-management drug (the exposure names which)",
+}
+
+#: Outcomes that are pooled together as one family (PFS, EFS and LFS all count
+#: events of progression/relapse or death; a review may pool them as one family
+#: and show each as a labelled subgroup).
+OUTCOME_FAMILIES: dict[str, tuple[str, ...]] = {
+    "pfs_family": ("pfs", "efs", "lfs"),
+}
+
+EXPOSURES: dict[str, str] = {
+    "none": "no exposure: the record describes the whole cohort or a group",
+    "gc": "glucocorticoids (any dose) for CRS/ICANS management",
+    "gc_low_dose": "low-dose glucocorticoids (the study's threshold)",
+    "gc_high_dose": "high-dose glucocorticoids (the study's threshold)",
+    "gc_early": "early glucocorticoid initiation (the study's threshold)",
+    "gc_long": "long glucocorticoid course (the study's threshold)",
+    "tcz": "tocilizumab",
+    "rux": "ruxolitinib",
+    "crs": "cytokine release syndrome, any grade",
+    "crs_grade3plus": "cytokine release syndrome, grade 3 or higher",
+    "crs_grade": "CRS grade (ordinal or per category)",
+    "icans": "ICANS, any grade",
+    "icans_grade3plus": "ICANS, grade 3 or higher",
+    "icans_grade": "ICANS grade (ordinal or per category)",
+    "crs_and_icans": "CRS with concomitant ICANS",
+    "crs_or_icans_grade3plus": "grade 3 or higher CRS or ICANS",
+    "crs_or_icans_grade1to2": "grade 1-2 CRS and/or ICANS",
+    "other": "another covariate (name it in exposure_label)",
+}
+
+RATIO_MEASURES = ("HR", "OR", "RR")
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+Count = Annotated[int, Field(strict=True, ge=0)]
+# strict: a quoted "0.45" or a true/false is an error, not silently coerced
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+PositiveReal = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Percent = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+_P_TEXT = re.compile(r"^\s*(<=|>=|<|>|≤|≥|=)?\s*(\d*\.?\d+(?:[eE][-+]?\d+)?)\s*$")
+
+
+def parse_p(p: float | str) -> tuple[str, float]:
+    """Split a reported p-value into (comparator, value): ``"<0.001"`` -> ("<", 0.001)."""
+    if isinstance(p, (int, float)) and not isinstance(p, bool):
+        return "=", float(p)
+    m = _P_TEXT.match(str(p))
+    if not m:
+        raise ValueError(f"not a p-value: {p!r}")
+    op = {"≤": "<=", "≥": ">=", None: "="}.get(m.group(1), m.group(1))
+    return op, float(m.group(2))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_p(v: float | str | None) -> float | str | None:
+    if v is None:
+        return v
+    if isinstance(v, bool):
+        raise ValueError("a p-value must be a number or text such as '<0.001', not true/false")
+    try:
+        _, value = parse_p(v)
+    except ValueError:
+        raise ValueError(
+            f"a p-value must be a number in (0, 1] or text such as '<0.001'; found {v!r}"
+        ) from None
+    if value != value or value <= 0 or value > 1:
+        raise ValueError(f"a p-value must lie in (0, 1]; found {v!r}")
+    return v
+
+
+PValue = Union[float, str]
+
+
+# --- building blocks ----------------------------------------------------------
+
+
+class Quote(_Model):
+    """Verbatim text from a source document that contains the numbers it backs."""
+
+    text: NonEmpty = Field(description="verbatim text, as it appears in the source")
+    source: str | None = Field(
+        None, description="file name of one of the study's sources; any source when omitted"
+    )
+    page: Annotated[int, Field(strict=True, ge=1)] | None = Field(
+        None, description="1-based page number in the source (PDF sources)"
+    )
+    location: str | None = Field(None, description="table, figure or section, e.g. 'Table 3'")
+
+
+class Person(_Model):
+    name: NonEmpty
+    date: _dt.date
+
+
+class Citation(_Model):
+    authors: list[NonEmpty] = Field(min_length=1)
+    title: NonEmpty
+    journal: NonEmpty
+    year: Annotated[int, Field(strict=True, ge=1900, le=2100)]
+    volume: str | None = None
+    pages: str | None = None
+    doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
+    pmid: Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")] | None = None
+    pmcid: Annotated[str, StringConstraints(pattern=r"^PMC\d+$")] | None = None
+
+
+class Accrual(_Model):
+    start: str | None = Field(None, description="YYYY or YYYY-MM")
+    end: str | None = Field(None, description="YYYY or YYYY-MM")
+
+
+class Design(_Model):
+    type: Literal["retrospective", "prospective", "mixed"]
+    centres: Literal["single", "multi"]
+    n_centres: Annotated[int, Field(strict=True, ge=1)] | None = None
+    accrual: Accrual | None = None
+    follow_up_median_months: Real | None = None
+    quotes: list[Quote] = Field(default_factory=list)
+    derived: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
+class Population(_Model):
+    age_group: Literal["paediatric", "adult", "mixed"]
+    median_age: Real | None = Field(None, description="years")
+    age_range: list[Real] | None = Field(None, min_length=2, max_length=2)
+    share_children: Percent | None = Field(None, description="percent aged < 18")
+    disease_status: NonEmpty = Field(description="e.g. 'relapsed/refractory'")
+    car_targets: list[NonEmpty] = Field(min_length=1, description="e.g. [CD19] or [CD19, CD22]")
+    car_origin: Literal["autologous", "allogeneic", "donor-derived", "mixed", "not reported"]
+    n_enrolled: Count | None = None
+    n_infused: Count | None = None
+    n_evaluable: Count | None = None
+    quotes: list[Quote] = Field(default_factory=list)
+    derived: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
+class Source(_Model):
+    file: NonEmpty = Field(description="file name, looked up in the sources directory")
+    sha256: Sha256
+    kind: Literal["pdf", "text"]
+    rendering: str | None = Field(None, description="what this rendering is, e.g. 'PDF text'")
+
+
+class Extraction(_Model):
+    extractor: Person
+    verifier: Person | None = None
+
+
+class Group(_Model):
+    id: Slug
+    label: NonEmpty
+    exposure: Literal[tuple(EXPOSURES)] = "none"  # type: ignore[valid-type]
+    exposed: bool = Field(True, description="false for the unexposed comparison group")
+    n: Count | None = None
+    definition: str | None = None
+    quote: Quote | None = None
+    derived: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
+class Arm(_Model):
+    group: Slug
+    events: Count
+    total: Count
+    percent: Percent | None = Field(None, description="the percentage as printed, if any")
+
+
+class Overlap(_Model):
+    study: Slug
+    reason: NonEmpty
+
+
+class Discrepancy(_Model):
+    description: NonEmpty
+    field: str | None = Field(None, description="dotted path of the affected value")
+    quotes: list[Quote] = Field(min_length=2)
+    resolution: str | None = Field(None, description="which value the extraction uses and why")
+
+
+class _RecordBase(_Model):
+    id: Slug
+    outcome: Literal[tuple(OUTCOMES)]  # type: ignore[valid-type]
+    outcome_definition: str | None = Field(None, description="the study's own definition")
+    timepoint: str | None = Field(None, description="e.g. 'day 30', '1 year'")
+    population: str | None = Field(None, description="who the record is about, if a subset")
+    quotes: list[Quote] = Field(min_length=1)
+    derived: dict[str, NonEmpty] = Field(
+        default_factory=dict,
+        description="field -> how it was derived, for numbers not printed in any quote",
+    )
+    notes: str | None = None
+
+
+class BinaryRecord(_RecordBase):
+    """(a) events/total in an exposed and a reference group."""
+
+    kind: Literal["binary"]
+    exposure: Literal[tuple(EXPOSURES)]  # type: ignore[valid-type]
+    exposure_label: str | None = None
+    exposed: Arm
+    reference: Arm
+    p: PValue | None = None
+    test: str | None = None
+
+    @field_validator("p", mode="before")
+    @classmethod
+    def _valid_p(cls, v):
+        return _check_p(v)
+
+
+class ProportionRecord(_RecordBase):
+    """(b) events/total in one group (or the whole cohort)."""
+
+    kind: Literal["proportion"]
+    group: Slug | None = Field(None, description="group id; the whole cohort when omitted")
+    events: Count
+    total: Count
+    percent: Percent | None = None
+
+
+class RatioRecord(_RecordBase):
+    """(c) a hazard, odds or risk ratio with its confidence interval."""
+
+    kind: Literal["ratio"]
+    measure: Literal[RATIO_MEASURES]  # type: ignore[valid-type]
+    exposure: Literal[tuple(EXPOSURES)]  # type: ignore[valid-type]
+    exposure_label: str | None = Field(None, description="required when exposure is 'other'")
+    exposed: NonEmpty = Field(description="the exposed level or group id")
+    reference: NonEmpty = Field(description="the reference level or group id")
+    estimate: PositiveReal
+    ci_lower: PositiveReal | None = None
+    ci_upper: PositiveReal | None = None
+    ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    p: PValue | None = None
+    adjusted: bool
+    analysis: Literal["univariable", "multivariable"]
+    model: str | None = Field(None, description="e.g. 'Cox proportional hazards'")
+    covariates: list[str] = Field(default_factory=list)
+    events: Count | None = Field(None, description="number of events, if reported")
+
+    @field_validator("p", mode="before")
+    @classmethod
+    def _valid_p(cls, v):
+        return _check_p(v)
+
+
+class PValueRecord(_RecordBase):
+    """(d) a comparison reported only as a p-value (kept for narrative synthesis)."""
+
+    kind: Literal["pvalue"]
+    exposure: Literal[tuple(EXPOSURES)]  # type: ignore[valid-type]
+    exposure_label: str | None = None
+    comparison: NonEmpty = Field(description="e.g. 'TCZ vs no TCZ'")
+    p: PValue
+    test: str | None = Field(None, description="e.g. 'log-rank', 'chi-square'")
+    direction: Literal["favours_exposed", "favours_reference", "none", "not_reported"] = (
+        "not_reported"
+    )
+    groups: list[Slug] = Field(default_factory=list)
+
+    @field_validator("p", mode="before")
+    @classmethod
+    def _valid_p(cls, v):
+        return _check_p(v)
+
+
+class SurvivalRateRecord(_RecordBase):
+    """(e) a time-point survival rate, e.g. 1-year OS 80.7% ± 7.7%."""
+
+    kind: Literal["survival_rate"]
+    group: Slug | None = None
+    rate: Percent
+    se: Percent | None = Field(None, description="the ± value, in percentage points")
+    ci_lower: Percent | None = None
+    ci_upper: Percent | None = None
+
+
+Record = Annotated[
+    Union[BinaryRecord, ProportionRecord, RatioRecord, PValueRecord, SurvivalRateRecord],
+    Field(discriminator="kind"),
+]
+
+
+class Study(_Model):
+    """One published study: citation, design, population, sources, groups and outcome records."""
+
+    schema_version: Literal[1]
+    id: Slug
+    citation: Citation
+    registrations: list[NonEmpty] = Field(default_factory=list)
+    design: Design
+    population: Population
+    sources: list[Source] = Field(min_length=1)
+    extraction: Extraction
+    groups: list[Group] = Field(default_factory=list)
+    records: list[Record] = Field(default_factory=list)
+    discrepancies: list[Discrepancy] = Field(default_factory=list)
+    overlaps: list[Overlap] = Field(default_factory=list)
+    notes: str | None = None
+
+
+def json_schema() -> dict:
+    """JSON Schema (draft 2020-12) for a study file, for editors and other tools."""
+    schema = Study.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "carsynth study extraction"
+    return schema
+
+
+def all_field_names() -> set[str]:
+    """Every field name used anywhere in the format (for did-you-mean suggestions)."""
+    names: set[str] = set()
+    for model in (Quote, Person, Citation, Accrual, Design, Population, Source, Extraction,
+                  Group, Arm, Overlap, Discrepancy, BinaryRecord, ProportionRecord,
+                  RatioRecord, PValueRecord, SurvivalRateRecord, Study):
+        names.update(model.model_fields)
+    return names

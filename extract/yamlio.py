@@ -1,0 +1,190 @@
+"""Safe YAML reading that remembers where every value came from.
+
+The loader turns a YAML file into plain Python data (dicts, lists, str, int,
+float, bool, None, dates) and, beside it, two maps keyed by the value's path
+(a tuple of keys and list indices):
+
+* ``positions[path] = (line, column)`` (1-based) of the value, used to report
+  errors as ``file:line:col``;
+* ``raw[path]`` = the scalar exactly as it was typed ("0.40", "86.96"), used by
+  the rounding-aware checks.
+
+It refuses what an extraction file never needs and an attacker might send:
+anchors and aliases (alias bombs), explicit tags (object construction),
+duplicate keys, non-UTF-8 bytes and files over ``MAX_BYTES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_BYTES = 2_000_000  # a generous study file is ~50 kB
+
+Path_ = tuple[Any, ...]
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+
+@dataclass
+class Located:
+    """Data read from a YAML file, with the position and raw text of each value."""
+
+    data: Any
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    raw: dict[Path_, str] = field(default_factory=dict)
+
+    def where(self, path: Path_) -> tuple[int, int]:
+        """Best position for ``path``: the value, else its key, else the nearest ancestor."""
+        path = tuple(path)
+        while True:
+            if path in self.positions:
+                return self.positions[path]
+            if path in self.key_positions:
+                return self.key_positions[path]
+            if not path:
+                return (1, 1)
+            path = path[:-1]
+
+
+class YamlInputError(Exception):
+    """A file that cannot be read as a plain YAML mapping; carries line and column."""
+
+    def __init__(self, message: str, line: int = 1, col: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+
+
+def _mark(node_or_mark) -> tuple[int, int]:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return (mark.line + 1, mark.column + 1)
+
+
+def read_text(path: Path) -> str:
+    """Read a file as UTF-8, refusing oversized and undecodable files with a position."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise YamlInputError(f"cannot read file: {exc.strerror}") from None
+    if size > MAX_BYTES:
+        raise YamlInputError(
+            f"file is {size:,} bytes; the limit is {MAX_BYTES:,} bytes for one study file"
+        )
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise YamlInputError(
+            f"file is not valid UTF-8 (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+            line,
+            col,
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def load_yaml(text: str) -> Located:
+    """Parse YAML text into :class:`Located` data, or raise :class:`YamlInputError`."""
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # First pass over the event stream: refuse anchors, aliases and custom tags
+    # before anything is composed, so an alias bomb never expands.
+    try:
+        for event in yaml.parse(text, Loader=loader_cls):
+            if isinstance(event, yaml.AliasEvent):
+                raise YamlInputError(
+                    "anchors and aliases (*name) are not allowed in study files; "
+                    "write each value out",
+                    *_mark(event.start_mark),
+                )
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                raise YamlInputError(
+                    f"anchors (&{anchor}) are not allowed in study files; write each value out",
+                    *_mark(event.start_mark),
+                )
+            tag = getattr(event, "tag", None)
+            if tag is not None and tag != "!" and tag not in _PLAIN_TAGS:
+                raise YamlInputError(
+                    f"explicit YAML tags ({tag}) are not allowed in study files",
+                    *_mark(event.start_mark),
+                )
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line, col = _mark(mark) if mark else (1, 1)
+        raise YamlInputError(f"invalid YAML: {problem}", line, col) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - defensive
+        raise YamlInputError(f"invalid YAML: {exc}") from None
+
+    node = yaml.compose(text, Loader=loader_cls)
+    located = Located(data=None)
+    if node is None:
+        raise YamlInputError("the file is empty; a study file is a YAML mapping")
+    constructor = yaml.constructor.SafeConstructor()
+    located.data = _convert(node, (), located, constructor)
+    if not isinstance(located.data, dict):
+        raise YamlInputError(
+            f"a study file must be a YAML mapping (key: value lines); found a {_kind(node)}",
+            *_mark(node),
+        )
+    return located
+
+
+def _kind(node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    return "single value"
+
+
+def _convert(node, path: Path_, located: Located, constructor) -> Any:
+    located.positions[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlInputError("mapping keys must be plain words", *_mark(key_node))
+            key = constructor.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                first = located.key_positions[path + (key,)]
+                raise YamlInputError(
+                    f"duplicate key '{key}' (first given at line {first[0]})", *_mark(key_node)
+                )
+            located.key_positions[path + (key,)] = _mark(key_node)
+            out[key] = _convert(value_node, path + (key,), located, constructor)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _convert(child, path + (i,), located, constructor) for i, child in enumerate(node.value)
+        ]
+    located.raw[path] = node.value
+    try:
+        return constructor.construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise YamlInputError(f"cannot read value {node.value!r}: {exc}", *_mark(node)) from None
+
+
+def load_file(path: Path) -> Located:
+    return load_yaml(read_text(path))

@@ -1,0 +1,1 @@
+"""Effect sizes, models, heterogeneity, plots and the build."""
