@@ -1,0 +1,242 @@
+"""Result objects: what a fit gives back to a user or another tool."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from .effects import EffectSizes, backtransform
+from .models import CountFit, PoolSettings
+
+RATIO_SCALES = ("OR", "RR", "RATIO", "PETO")
+
+SCALE_NOTES = {
+    "OR": "odds ratio (exp of the pooled log OR)",
+    "RR": "risk ratio (exp of the pooled log RR)",
+    "RATIO": "ratio (exp of the pooled log ratio)",
+    "RD": "risk difference (no transformation)",
+    "PR": "proportion (no transformation)",
+    "PLO": "proportion (inverse logit)",
+    "PAS": "proportion (inverse arcsine square root)",
+    "PFT": "proportion (inverse Freeman-Tukey at the harmonic mean of n, Miller 1978)",
+    "GEN": "as analysed (no transformation)",
+}
+
+
+def _f(x: Any) -> float | None:
+    """JSON-friendly float: None for nan/inf."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class PoolResult:
+    """One pooled meta-analysis.
+
+    Attributes are on the analysis scale (log OR, logit, …); ``backtransformed``
+    gives the summary on the display scale. ``summary`` is a one-row DataFrame,
+    ``studies`` a per-study DataFrame, ``to_dict()`` the JSON contract of
+    ``carsynth pool --json``.
+    """
+
+    settings: PoolSettings
+    k: int
+    estimate: float
+    se: float
+    ci_lb: float
+    ci_ub: float
+    stat: float
+    df: float
+    pval: float
+    tau2: float
+    tau2_ci_lb: float
+    tau2_ci_ub: float
+    i2: float
+    i2_tau2: float
+    i2_ci_lb: float
+    i2_ci_ub: float
+    h2: float
+    h2_ci_lb: float
+    h2_ci_ub: float
+    q: float
+    q_df: float
+    q_pval: float
+    pi_lb: float
+    pi_ub: float
+    converged: bool
+    study: list[str]
+    yi: np.ndarray
+    vi: np.ndarray
+    weights: np.ndarray  # percent, input order, nan if excluded
+    excluded: dict[int, str]
+    ni: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    pi_note: str | None = None
+
+    BATCH_KEYS = ("k", "estimate", "se", "ci_lb", "ci_ub", "stat", "df", "pval", "tau2",
+                  "tau2_ci_lb", "tau2_ci_ub", "i2", "i2_tau2", "i2_ci_lb", "i2_ci_ub", "h2",
+                  "h2_ci_lb", "h2_ci_ub", "q", "q_df", "q_pval", "pi_lb", "pi_ub", "converged")
+
+    # -- construction --------------------------------------------------------
+
+    @classmethod
+    def from_batch(cls, fit: dict[str, np.ndarray], row: int, settings: PoolSettings,
+                   study: list[str], es: EffectSizes) -> "PoolResult":
+        vals = {key: fit[key][row] for key in cls.BATCH_KEYS}
+        k = int(vals.pop("k"))
+        weights = np.full(len(study), np.nan)
+        usable = np.flatnonzero(es.usable)
+        weights[usable] = fit["weights"][row][: usable.size]
+        res = cls(settings=settings, k=k, study=study, yi=es.yi, vi=es.vi, weights=weights,
+                  excluded=dict(es.excluded), ni=es.ni,
+                  converged=bool(vals.pop("converged")),
+                  **{key: float(val) for key, val in vals.items()})
+        if k == 1:
+            # one study: its own estimate with its own Wald CI, nothing pooled
+            i = int(usable[0])
+            z = norm.isf((1 - settings.level) / 2)
+            res.estimate, res.se = float(es.yi[i]), float(math.sqrt(es.vi[i]))
+            res.ci_lb, res.ci_ub = res.estimate - z * res.se, res.estimate + z * res.se
+            res.stat = res.estimate / res.se
+            res.pval = float(2 * norm.sf(abs(res.stat)))
+            res.df = float("nan")
+        res._annotate()
+        return res
+
+    @classmethod
+    def from_counts(cls, cf: CountFit, settings: PoolSettings, study: list[str],
+                    es: EffectSizes) -> "PoolResult":
+        z = norm.isf((1 - settings.level) / 2)
+        k = int(np.isfinite(cf.weights).sum())
+        q, q_df = cf.q, cf.q_df
+        i2 = max(0.0, 100 * (q - q_df) / q) if q_df > 0 and q > 0 else 0.0
+        h2 = q / q_df if q_df > 0 else 1.0
+        stat = cf.estimate / cf.se
+        from scipy.stats import chi2
+
+        nan = float("nan")
+        res = cls(settings=settings, k=k, estimate=cf.estimate, se=cf.se,
+                  ci_lb=cf.estimate - z * cf.se, ci_ub=cf.estimate + z * cf.se, stat=stat,
+                  df=nan, pval=float(2 * norm.sf(abs(stat))), tau2=0.0, tau2_ci_lb=nan,
+                  tau2_ci_ub=nan, i2=i2, i2_tau2=nan, i2_ci_lb=nan, i2_ci_ub=nan, h2=h2,
+                  h2_ci_lb=nan, h2_ci_ub=nan, q=q, q_df=float(q_df),
+                  q_pval=float(chi2.sf(q, q_df)) if q_df > 0 else 1.0, pi_lb=nan, pi_ub=nan,
+                  converged=True, study=study, yi=es.yi, vi=es.vi, weights=cf.weights,
+                  excluded=dict(cf.excluded), ni=es.ni)
+        res._annotate()
+        return res
+
+    def _annotate(self) -> None:
+        s = self.settings
+        if self.k == 0:
+            self.warnings.append("no study could be pooled")
+        elif self.k == 1:
+            self.warnings.append("k = 1: a single study; its own estimate is shown, nothing is "
+                                 "pooled and heterogeneity cannot be assessed")
+        elif self.k == 2:
+            self.warnings.append(
+                "k = 2: only two studies; τ² cannot be estimated reliably"
+                + ("; the HKSJ interval uses t with 1 df and is wide by construction"
+                   if s.ci_type != "wald" else "; the Wald interval ignores the uncertainty in τ²")
+            )
+        elif self.k < 5 and s.random:
+            self.warnings.append(f"k = {self.k}: few studies; τ² and I² are imprecise "
+                                 f"(see their confidence intervals)")
+        if not self.converged:
+            self.warnings.append("an iterative estimate did not converge; "
+                                 "τ² and its CI are not reliable")
+        if s.random and self.k >= 1 and not math.isfinite(self.pi_lb):
+            need = {"hts": 3, "k-1": 2, "z": 2}[s.pi]
+            self.pi_note = (f"no prediction interval: needs k ≥ {need} "
+                            f"({'t with k−2 df' if s.pi == 'hts' else s.pi}), k = {self.k}")
+        elif not s.random:
+            self.pi_note = "no prediction interval: common-effect model (τ² assumed 0)"
+        if self.excluded:
+            self.warnings.append(f"{len(self.excluded)} stud{'y' if len(self.excluded) == 1 else 'ies'} "
+                                 f"excluded (see 'excluded')")
+
+    # -- views -------------------------------------------------------------
+
+    @property
+    def measure(self) -> str:
+        return self.settings.measure
+
+    @property
+    def method(self) -> str:
+        return self.settings.method
+
+    def backtransformed(self) -> dict[str, Any]:
+        m = self.measure
+        ni = self.ni[np.isfinite(self.weights)] if self.ni is not None else None
+        vals = [self.estimate, self.ci_lb, self.ci_ub, self.pi_lb, self.pi_ub]
+        bt = backtransform(m, vals, ni)
+        return {
+            "scale": SCALE_NOTES.get(m, "as analysed"),
+            "estimate": _f(bt[0]), "ci_lb": _f(bt[1]), "ci_ub": _f(bt[2]),
+            "pi_lb": _f(bt[3]), "pi_ub": _f(bt[4]),
+        }
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        d = self.to_dict()
+        row = {k: d[k] for k in ("k", "measure", "method", "ci_type", "estimate", "se", "ci_lb",
+                                 "ci_ub", "pval", "tau2", "tau2_ci_lb", "tau2_ci_ub", "i2",
+                                 "i2_tau2", "h2", "q", "q_df", "q_pval", "pi_lb", "pi_ub")}
+        bt = d["backtransformed"]
+        row.update({f"bt_{k}": bt[k] for k in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")})
+        return pd.DataFrame([row])
+
+    @property
+    def studies(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "study": self.study, "yi": self.yi, "vi": self.vi,
+            "weight": self.weights,
+            "excluded": [self.excluded.get(i) for i in range(len(self.study))],
+        })
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "k": self.k,
+            "measure": s.measure,
+            "method": s.method,
+            "ci_type": s.ci_type,
+            "level": s.level,
+            "estimate": _f(self.estimate), "se": _f(self.se),
+            "ci_lb": _f(self.ci_lb), "ci_ub": _f(self.ci_ub),
+            "stat": _f(self.stat), "df": _f(self.df), "pval": _f(self.pval),
+            "tau2": _f(self.tau2), "tau": _f(math.sqrt(self.tau2)) if math.isfinite(self.tau2) else None,
+            "tau2_ci_lb": _f(self.tau2_ci_lb), "tau2_ci_ub": _f(self.tau2_ci_ub),
+            "i2": _f(self.i2), "i2_tau2": _f(self.i2_tau2),
+            "i2_ci_lb": _f(self.i2_ci_lb), "i2_ci_ub": _f(self.i2_ci_ub),
+            "h2": _f(self.h2), "h2_ci_lb": _f(self.h2_ci_lb), "h2_ci_ub": _f(self.h2_ci_ub),
+            "q": _f(self.q), "q_df": _f(self.q_df), "q_pval": _f(self.q_pval),
+            "pi_type": s.pi if s.random else None,
+            "pi_lb": _f(self.pi_lb), "pi_ub": _f(self.pi_ub), "pi_note": self.pi_note,
+            "converged": self.converged,
+            "weights": [_f(w) for w in self.weights],
+            "excluded": [{"study": self.study[i], "reason": r} for i, r in sorted(self.excluded.items())],
+            "studies": [
+                {"study": st, "yi": _f(y), "vi": _f(v), "weight": _f(w)}
+                for st, y, v, w in zip(self.study, self.yi, self.vi, self.weights)
+            ],
+            "backtransformed": self.backtransformed(),
+            "warnings": list(self.warnings),
+            "settings": {
+                "zero_cell_increment": s.zero_cells.add, "zero_cell_rule": s.zero_cells.to,
+                "drop_double_zero": s.zero_cells.drop_double_zero, "tol": s.tol,
+            },
+        }
+
+    def plot(self, ax=None, **kwargs):
+        """A forest plot of this analysis; returns the matplotlib Axes."""
+        from .plots import forest_axes
+
+        return forest_axes(self, ax=ax, **kwargs)
