@@ -175,6 +175,7 @@ def _pool_counts(study, es: EffectSizes, raw, settings: PoolSettings) -> PoolRes
         cf = mantel_haenszel(*args, settings.measure, settings.zero_cells)
     else:
         cf = peto(*args, settings.zero_cells)
+        es = effects.binary(*args, effects.PETO, settings.zero_cells)
     return PoolResult.from_counts(cf, settings, study, es)
 
 

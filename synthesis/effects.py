@@ -13,6 +13,8 @@ import numpy as np
 from scipy.stats import norm
 
 BINARY_MEASURES = ("OR", "RR", "RD")
+#: per-study Peto log odds ratios, used for the studies of a Peto analysis
+PETO = "PETO"
 PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
 ZERO_RULES = ("only0", "all", "none")
 
@@ -71,14 +73,14 @@ def binary(event_e, n_e, event_c, n_c, measure: str, rule: ZeroCellRule = ZeroCe
     RD = a/n1 − c/n2, v = p1(1−p1)/n1 + p2(1−p2)/n2.
     """
     measure = measure.upper()
-    if measure not in BINARY_MEASURES:
+    if measure not in BINARY_MEASURES + (PETO,):
         raise ValueError(f"measure must be one of {BINARY_MEASURES}; got {measure!r}")
     a, n1, c, n2 = map(_as_float, (event_e, n_e, event_c, n_c))
     b, d = n1 - a, n2 - c
     k = a.size
     excluded: dict[int, str] = {}
     double_zero = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-    if measure in ("OR", "RR") and rule.drop_double_zero:
+    if measure in ("OR", "RR", PETO) and rule.drop_double_zero:
         for i in np.flatnonzero(double_zero):
             what = "no events" if a[i] == 0 and c[i] == 0 else "no non-events"
             excluded[int(i)] = f"{what} in either group: no information on the {measure} scale"
@@ -89,7 +91,7 @@ def binary(event_e, n_e, event_c, n_c, measure: str, rule: ZeroCellRule = ZeroCe
         bump = has_zero.copy()
     else:
         bump = np.zeros(k, dtype=bool)
-    if measure in ("OR", "RR") and rule.drop_double_zero:
+    if measure in ("OR", "RR", PETO) and rule.drop_double_zero:
         bump &= ~double_zero
     inc = np.where(bump, rule.add, 0.0)
     a2, b2, c2, d2 = a + inc, b + inc, c + inc, d + inc
@@ -98,6 +100,13 @@ def binary(event_e, n_e, event_c, n_c, measure: str, rule: ZeroCellRule = ZeroCe
         if measure == "OR":
             yi = np.log(a2 * d2 / (b2 * c2))
             vi = 1 / a2 + 1 / b2 + 1 / c2 + 1 / d2
+        elif measure == PETO:
+            # Yusuf et al. 1985: (O − E)/V with V the hypergeometric variance
+            nt = n1a + n2a
+            e = (a2 + c2) * n1a / nt
+            v_h = (a2 + c2) * (b2 + d2) * (n1a / nt) * (n2a / nt) / (nt - 1)
+            yi = (a2 - e) / v_h
+            vi = 1 / v_h
         elif measure == "RR":
             yi = np.log((a2 / n1a) / (c2 / n2a))
             vi = 1 / a2 - 1 / n1a + 1 / c2 - 1 / n2a

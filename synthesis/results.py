@@ -91,9 +91,8 @@ class PoolResult:
                    study: list[str], es: EffectSizes) -> "PoolResult":
         vals = {key: fit[key][row] for key in cls.BATCH_KEYS}
         k = int(vals.pop("k"))
-        weights = np.full(len(study), np.nan)
+        weights = np.array(fit["weights"][row], dtype=float)  # nan where not pooled
         usable = np.flatnonzero(es.usable)
-        weights[usable] = fit["weights"][row][: usable.size]
         res = cls(settings=settings, k=k, study=study, yi=es.yi, vi=es.vi, weights=weights,
                   excluded=dict(es.excluded), ni=es.ni,
                   converged=bool(vals.pop("converged")),
