@@ -92,13 +92,20 @@ class Report:
         return [f.study for f in self.files if f.study is not None]
 
 
-def dotted(path: Iterable[Any]) -> str:
+def dotted(path: Iterable[Any], data: Any = None) -> str:
+    """'records[2](icans_any).percent': list indices, with the item's id when it has one."""
     out = ""
+    node = data
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                out += f"({item['id']})"
+            node = item
         else:
             out += ("." if out else "") + str(part)
+            node = node.get(part) if isinstance(node, dict) else None
     return out
 
 
@@ -131,7 +138,8 @@ class _Checker:
 
     def add(self, severity: str, path: tuple, message: str) -> None:
         line, col = self.loc.where(path)
-        self.messages.append(Message(self.display, line, col, severity, dotted(path), message))
+        self.messages.append(Message(self.display, line, col, severity,
+                                     dotted(path, self.loc.data), message))
 
     def raw(self, path: tuple) -> str | None:
         return self.loc.raw.get(tuple(path))
@@ -278,8 +286,23 @@ class _Checker:
                     WARNING,
                     path + ("percent",),
                     f"printed {text}% does not match {events}/{total} = {exact:.4g}% "
-                    f"at the printed precision",
+                    f"at the printed precision" + self._recorded(path + ("percent",)),
                 )
+
+    def _recorded(self, path: tuple) -> str:
+        """' (recorded as discrepancies[i])' when a discrepancy names this field."""
+        data = self.loc.data
+        if len(path) < 2 or path[0] != "records":
+            return ""
+        try:
+            rec_id = data["records"][path[1]]["id"]
+        except (KeyError, IndexError, TypeError):
+            return ""
+        wanted = ".".join(["records", str(rec_id)] + [str(p) for p in path[2:]])
+        for i, d in enumerate(data.get("discrepancies") or []):
+            if isinstance(d, dict) and d.get("field") == wanted:
+                return f" (a paper inconsistency, recorded as discrepancies[{i}])"
+        return ""
 
     def check_ratio(self, base: tuple, rec: RatioRecord) -> None:
         lo, hi = rec.ci_lower, rec.ci_upper
@@ -310,7 +333,7 @@ class _Checker:
                 base + ("estimate",),
                 f"{rec.measure} {t_est} is not the geometric centre of its CI "
                 f"({t_lo}-{t_hi}, centre {c_lo:.3g}-{c_hi:.3g} allowing for rounding); "
-                f"a typo, or a CI not from a Wald test",
+                f"a typo, or a CI not from a Wald test" + self._recorded(base + ("estimate",)),
             )
         if rec.p is not None:
             p_text = self.raw(base + ("p",)) or str(rec.p)
@@ -325,7 +348,7 @@ class _Checker:
                     base + ("p",),
                     f"p = {p_text} does not match the CI: a Wald test on "
                     f"{t_est} ({t_lo}-{t_hi}) gives p between {r_lo:.2g} and {r_hi:.2g} "
-                    f"(Altman & Bland 2011)",
+                    f"(Altman & Bland 2011)" + self._recorded(base + ("p",)),
                 )
 
     # -- provenance ---------------------------------------------------------

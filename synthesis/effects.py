@@ -16,7 +16,7 @@ BINARY_MEASURES = ("OR", "RR", "RD")
 #: per-study Peto log odds ratios, used for the studies of a Peto analysis
 PETO = "PETO"
 PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
-ZERO_RULES = ("only0", "all", "none")
+ZERO_RULES = ("only0", "all", "if0all", "none")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class ZeroCellRule:
     ``to="only0"`` adds ``add`` to every cell of a study that has a zero cell
     (metafor's and RevMan's default), ``"all"`` to every study, ``"none"``
     never (a zero-cell study then has no finite log OR and is excluded).
+    ``"if0all"`` to every study when any study has a zero cell.
     ``drop_double_zero`` excludes studies with no events (or no non-events)
     in either group from OR and RR; they carry no information on a ratio scale
     (Sweeting, Sutton & Lambert 2004). RD keeps them.
@@ -58,6 +59,15 @@ class EffectSizes:
         return np.isfinite(self.yi) & np.isfinite(self.vi)
 
 
+def _bump(rule: ZeroCellRule, has_zero: np.ndarray) -> np.ndarray:
+    """Which studies get the continuity increment under the rule."""
+    if rule.to == "all" or (rule.to == "if0all" and has_zero.any()):
+        return np.ones(has_zero.shape, dtype=bool)
+    if rule.to == "only0":
+        return has_zero.copy()
+    return np.zeros(has_zero.shape, dtype=bool)
+
+
 def _as_float(a) -> np.ndarray:
     return np.asarray(a, dtype=float)
 
@@ -85,12 +95,9 @@ def binary(event_e, n_e, event_c, n_c, measure: str, rule: ZeroCellRule = ZeroCe
             what = "no events" if a[i] == 0 and c[i] == 0 else "no non-events"
             excluded[int(i)] = f"{what} in either group: no information on the {measure} scale"
     has_zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-    if rule.to == "all":
-        bump = np.ones(k, dtype=bool)
-    elif rule.to == "only0":
-        bump = has_zero.copy()
-    else:
-        bump = np.zeros(k, dtype=bool)
+    if measure in ("OR", "RR", PETO) and rule.drop_double_zero:
+        has_zero &= ~double_zero
+    bump = _bump(rule, has_zero)
     if measure in ("OR", "RR", PETO) and rule.drop_double_zero:
         bump &= ~double_zero
     inc = np.where(bump, rule.add, 0.0)
@@ -145,13 +152,7 @@ def proportion(events, n, measure: str, rule: ZeroCellRule = ZeroCellRule()) -> 
     k = x.size
     adjusted: list[int] = []
     if measure in ("PR", "PLO"):
-        edge = (x == 0) | (x == ni)
-        if rule.to == "all":
-            bump = np.ones(k, dtype=bool)
-        elif rule.to == "only0":
-            bump = edge
-        else:
-            bump = np.zeros(k, dtype=bool)
+        bump = _bump(rule, (x == 0) | (x == ni))
         inc = np.where(bump, rule.add, 0.0)
         xa, na = x + inc, ni + 2 * inc
         adjusted = [int(i) for i in np.flatnonzero(bump)]

@@ -1,0 +1,223 @@
+"""Effect sizes against escalc, and the engine's own guarantees (batch identity, small k, convergence)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chi2
+
+import synthesis
+from synthesis import effects
+from synthesis.effects import ZeroCellRule
+from synthesis.estimators import Batch, tau2_qprofile_ci
+from synthesis.models import PoolSettings, fit_iv_batch
+
+FIXTURES = Path(__file__).parent / "fixtures" / "metafor"
+ESCALC = json.loads((FIXTURES / "escalc_cases.json").read_text())
+
+
+@pytest.mark.parametrize("case", ESCALC, ids=[c["id"] for c in ESCALC])
+def test_escalc(case):
+    inp = case["input"]
+    if case["measure"] == "RD" and case.get("drop00"):
+        pytest.skip("carsynth keeps double-zero studies for RD by design (they inform a difference)")
+    if case["measure"] in ("PAS", "PFT") and (case.get("add") or 0) > 0:
+        pytest.skip("carsynth adds no continuity correction for PAS/PFT: they need none")
+    rule = ZeroCellRule(add=case.get("add") if case.get("add") is not None else 0.5,
+                        to=case.get("to") or "only0",
+                        drop_double_zero=bool(case.get("drop00")))
+    if case["layout"] == "binary":
+        es = effects.binary(inp["event_e"], inp["n_e"], inp["event_c"], inp["n_c"],
+                            case["measure"], rule)
+    else:
+        es = effects.proportion(inp["events"], inp["n"], case["measure"], rule)
+    for i, (y, v) in enumerate(zip(case["yi"], case["vi"])):
+        if y is None:
+            assert i in es.excluded
+        elif v == 0:
+            # metafor returns a zero variance; such a study cannot be weighted,
+            # so carsynth lists it as excluded with the reason
+            assert i in es.excluded and "variance is zero" in es.excluded[i]
+        else:
+            assert es.yi[i] == pytest.approx(y, rel=1e-9, abs=1e-12)
+            assert es.vi[i] == pytest.approx(v, rel=1e-9, abs=1e-12)
+
+
+def test_double_zero_excluded_from_or_kept_for_rd():
+    args = ([0, 3], [10, 12], [0, 5], [11, 12])
+    or_ = effects.binary(*args, "OR")
+    rd = effects.binary(*args, "RD")
+    assert 0 in or_.excluded and "no events in either group" in or_.excluded[0]
+    assert 0 not in rd.excluded and abs(rd.yi[0]) < 0.01
+
+
+def test_zero_cell_rule_none_excludes_with_reason():
+    es = effects.binary([0, 3], [10, 12], [2, 5], [11, 12], "OR", ZeroCellRule(to="none"))
+    assert 0 in es.excluded and "zero cell" in es.excluded[0]
+    assert es.yi[1] == pytest.approx(math.log(3 * 7 / (9 * 5)))
+
+
+def test_ratio_from_ci_recovers_log_scale_se():
+    es = effects.ratio_from_ci([0.45], [0.21], [0.96])
+    assert es.yi[0] == pytest.approx(math.log(0.45))
+    assert math.sqrt(es.vi[0]) == pytest.approx((math.log(0.96) - math.log(0.21)) / (2 * 1.959963984540054))
+
+
+def test_ratio_from_p_and_from_logrank():
+    # a ratio whose CI gives p: the p route must recover the same SE
+    est, lo, hi = 0.5, 0.3, 0.8333333333
+    se = (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054)
+    from scipy.stats import norm
+    p = 2 * norm.sf(abs(math.log(est)) / se)
+    assert math.sqrt(effects.ratio_from_p([est], [p]).vi[0]) == pytest.approx(se, rel=1e-12)
+    # Tierney 2007: V = D/4, O−E = z·√V, ln HR = (O−E)/V
+    es = effects.hr_from_logrank([0.05], [40], [-1])
+    z = norm.isf(0.025)
+    assert es.yi[0] == pytest.approx(-z * math.sqrt(10) / 10)
+    assert es.vi[0] == pytest.approx(0.1)
+
+
+def test_pft_backtransform_uses_harmonic_mean():
+    ni = np.array([10.0, 40.0])
+    nhm = 2 / (1 / 10 + 1 / 40)
+    t = 0.5 * (np.arcsin(np.sqrt(3 / (nhm + 1))) + np.arcsin(np.sqrt(4 / (nhm + 1))))
+    # the inverse at the harmonic mean returns x/n for a study of that size
+    assert effects.ipft_harmonic([t], ni)[0] == pytest.approx(3 / nhm, rel=1e-10)
+
+
+def _random_batch(seed=1, n=50, k=7):
+    rng = np.random.default_rng(seed)
+    v = rng.uniform(0.01, 0.2, (n, k))
+    y = rng.normal(0.2, np.sqrt(0.09 + v))
+    return y, v
+
+
+@pytest.mark.parametrize("method", ["DL", "REML", "ML", "PM", "SJ", "HE", "EB", "FE"])
+def test_batch_is_identical_to_single(method):
+    y, v = _random_batch()
+    df = pd.DataFrame({"analysis": np.repeat(np.arange(len(y)), y.shape[1]),
+                       "yi": y.ravel(), "vi": v.ravel()})
+    batch = synthesis.pool_batch(df, method=method)
+    for i in range(len(y)):
+        single = synthesis.pool(pd.DataFrame({"study": range(y.shape[1]), "yi": y[i], "vi": v[i]}),
+                                measure="GEN", method=method).to_dict()
+        for key in ("estimate", "se", "ci_lb", "ci_ub", "tau2", "tau2_ci_lb", "tau2_ci_ub",
+                    "pi_lb", "pi_ub", "q", "i2", "i2_tau2"):
+            a, b = batch.loc[i, key], single[key]
+            if b is None:
+                assert np.isnan(a)
+            else:
+                assert a == b, f"{method} {key}: batch {a!r} != single {b!r}"
+
+
+def test_batch_with_unequal_k():
+    df = pd.DataFrame({"analysis": ["a"] * 3 + ["b"] * 5,
+                       "yi": [0.1, 0.4, 0.3, -0.2, 0.0, 0.5, 0.1, 0.2],
+                       "vi": [0.02, 0.03, 0.04, 0.05, 0.01, 0.02, 0.03, 0.04]})
+    out = synthesis.pool_batch(df)
+    assert list(out["analysis"]) == ["a", "b"] and list(out["k"]) == [3, 5]
+    b = synthesis.pool(pd.DataFrame({"study": range(5), "yi": df.yi[3:].values,
+                                     "vi": df.vi[3:].values}), measure="GEN").to_dict()
+    assert out.loc[1, "estimate"] == b["estimate"] and out.loc[1, "tau2"] == b["tau2"]
+
+
+def test_qprofile_limits_solve_the_generalised_q_equation():
+    y, v = _random_batch(seed=5, n=20, k=9)
+    b = Batch(y, v)
+    lb, ub, conv = tau2_qprofile_ci(b, 0.95)
+    assert conv.all()
+    upper_q, lower_q = chi2.isf(0.025, 8), chi2.ppf(0.025, 8)
+    q_lb, q_ub = b.q_gen(lb), b.q_gen(ub)
+    for i in range(len(lb)):
+        if lb[i] > 0:
+            assert q_lb[i] == pytest.approx(upper_q, rel=1e-9)
+        else:
+            assert b.q_gen(np.zeros(len(lb)))[i] <= upper_q
+        if ub[i] > 0:
+            assert q_ub[i] == pytest.approx(lower_q, rel=1e-9)
+
+
+def test_k1_is_the_study_itself_with_a_warning():
+    res = synthesis.pool(pd.DataFrame({"study": ["A"], "yi": [0.3], "vi": [0.04]}), measure="GEN")
+    assert res.k == 1 and res.estimate == 0.3 and res.se == pytest.approx(0.2)
+    assert res.ci_lb == pytest.approx(0.3 - 1.959963984540054 * 0.2)
+    assert any("k = 1" in w and "nothing is pooled" in w for w in res.warnings)
+    assert res.to_dict()["pi_lb"] is None and "k ≥ 3" in res.pi_note
+
+
+def test_k2_is_computed_with_a_small_k_warning_and_no_hts_interval():
+    df = pd.DataFrame({"study": ["A", "B"], "yi": [0.1, 0.6], "vi": [0.02, 0.03]})
+    res = synthesis.pool(df, measure="GEN")
+    assert res.k == 2 and any(w.startswith("k = 2") for w in res.warnings)
+    # HKSJ with 1 df: a very wide interval, never false precision
+    assert res.ci_ub - res.ci_lb > 5 * (2 * 1.96 * math.sqrt(1 / (1 / 0.02 + 1 / 0.03)))
+    assert res.to_dict()["pi_lb"] is None
+    assert synthesis.pool(df, measure="GEN", pi="k-1").to_dict()["pi_lb"] is not None
+
+
+def test_non_convergence_is_reported_not_hidden():
+    y, v = _random_batch(seed=3, n=1, k=8)
+    s = PoolSettings(method="REML", maxiter=1)
+    fit = fit_iv_batch(y, v, None, s)
+    assert not fit["converged"][0]
+    df = pd.DataFrame({"study": range(8), "yi": y[0], "vi": v[0]})
+    res = synthesis.pool(df, measure="GEN")
+    assert res.converged
+
+
+def test_statsmodels_dl_is_not_truncated_but_ours_is():
+    """statsmodels' combine_effects leaves a negative DL τ² untruncated (the brief's warning)."""
+    from statsmodels.stats.meta_analysis import combine_effects
+    y, v = np.array([0.1, 0.11, 0.09]), np.array([0.05, 0.06, 0.07])
+    sm = combine_effects(y, v, method_re="dl")
+    ours = synthesis.pool(pd.DataFrame({"study": range(3), "yi": y, "vi": v}), measure="GEN",
+                          method="DL", hksj=False)
+    assert sm.tau2 < 0 and ours.tau2 == 0.0
+    # where τ² > 0 both agree
+    y2 = np.array([0.1, 0.9, -0.4, 0.5])
+    v2 = np.array([0.05, 0.06, 0.07, 0.04])
+    sm2 = combine_effects(y2, v2, method_re="dl")
+    ours2 = synthesis.pool(pd.DataFrame({"study": range(4), "yi": y2, "vi": v2}), measure="GEN",
+                           method="DL", hksj=False)
+    assert ours2.tau2 == pytest.approx(sm2.tau2, rel=1e-12)
+    assert ours2.estimate == pytest.approx(sm2.mean_effect_re, rel=1e-12)
+
+
+def test_hksj_adhoc_never_narrower_than_wald():
+    df = pd.DataFrame({"study": range(4), "yi": [0.2, 0.21, 0.19, 0.2], "vi": [0.02, 0.03, 0.04, 0.05]})
+    wald = synthesis.pool(df, measure="GEN", hksj=False)
+    plain = synthesis.pool(df, measure="GEN")
+    adhoc = synthesis.pool(df, measure="GEN", hksj_adhoc=True)
+    assert plain.se < wald.se  # homogeneous data: plain HKSJ shrinks the SE
+    assert adhoc.se == pytest.approx(wald.se)
+
+
+def test_mh_rr_and_rd_match_hand_computation():
+    a, n1, c, n2 = np.array([5, 10]), np.array([50, 60]), np.array([8, 15]), np.array([52, 58])
+    res = synthesis.pool(pd.DataFrame({"study": ["x", "y"], "event_e": a, "n_e": n1,
+                                       "event_c": c, "n_c": n2}), measure="RR", method="MH")
+    N = n1 + n2
+    assert math.exp(res.estimate) == pytest.approx((a * n2 / N).sum() / (c * n1 / N).sum())
+    rd = synthesis.pool(pd.DataFrame({"study": ["x", "y"], "event_e": a, "n_e": n1,
+                                      "event_c": c, "n_c": n2}), measure="RD", method="MH")
+    w = n1 * n2 / N
+    assert rd.estimate == pytest.approx(((a / n1 - c / n2) * w).sum() / w.sum())
+
+
+def test_result_object_contract():
+    df = pd.DataFrame({"study": ["A", "B", "C"], "yi": [0.1, 0.3, 0.2], "vi": [0.01, 0.02, 0.015]})
+    res = synthesis.pool(df, measure="GEN")
+    d = res.to_dict()
+    for key in ("k", "measure", "method", "estimate", "se", "ci_lb", "ci_ub", "pval", "tau2",
+                "tau2_ci_lb", "tau2_ci_ub", "i2", "i2_tau2", "h2", "q", "q_df", "q_pval",
+                "pi_lb", "pi_ub", "weights", "excluded", "backtransformed"):
+        assert key in d
+    json.dumps(d, allow_nan=False)
+    assert sum(d["weights"]) == pytest.approx(100)
+    assert list(res.summary.columns[:3]) == ["k", "measure", "method"]
+    assert len(res.summary) == 1 and len(res.studies) == 3
