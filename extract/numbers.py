@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from scipy.stats import norm
+from statistics import NormalDist
+
+_STD_NORMAL = NormalDist()
 
 _NUM = re.compile(r"^\s*[<>≤≥=]*\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*%?\s*$")
 
@@ -89,7 +91,7 @@ def p_from_ci_range(est: str, lower: str, upper: str, level: float = 0.95) -> tu
     approximation). Each printed number ranges over its rounding interval.
     """
     e, lo, hi = printed(est), printed(lower), printed(upper)
-    zcrit = float(norm.ppf(0.5 + level / 2))
+    zcrit = _STD_NORMAL.inv_cdf(0.5 + level / 2)
     ps = []
     eps = 1e-300
     for ev in (e.lo, e.hi):
@@ -100,13 +102,18 @@ def p_from_ci_range(est: str, lower: str, upper: str, level: float = 0.95) -> tu
                     continue
                 se = (math.log(uf) - math.log(lf)) / (2 * zcrit)
                 z = abs(math.log(ef)) / se
-                ps.append(2 * float(norm.sf(z)))
+                ps.append(2 * _normal_tail(z))
     # the estimate interval may straddle 1 (z = 0, p = 1)
     if e.lo <= 1 <= e.hi:
         ps.append(1.0)
     if not ps:
         return (0.0, 1.0)
     return (min(ps), max(ps))
+
+
+def _normal_tail(z: float) -> float:
+    """Upper normal tail for large z, where 1 − cdf loses all precision."""
+    return math.erfc(z / math.sqrt(2)) / 2
 
 
 def p_interval(op: str, text: str) -> tuple[float, float]:
