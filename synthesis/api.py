@@ -165,6 +165,11 @@ def pool(data: pd.DataFrame, measure: str = "GEN", method: str = "REML", hksj: b
         if settings.method == "PETO" and settings.measure != "OR":
             raise InputError("Peto's method gives an odds ratio: use --measure OR")
         return _pool_counts(study, es, raw, settings)
+    return pool_effects(es, study, settings)
+
+
+def pool_effects(es: EffectSizes, study: list[str], settings: PoolSettings) -> PoolResult:
+    """Pool precomputed effect sizes with an inverse-variance model (FE or random effects)."""
     fit = fit_iv_batch(es.yi[None, :], es.vi[None, :], es.usable[None, :], settings)
     return PoolResult.from_batch(fit, 0, settings, study, es)
 

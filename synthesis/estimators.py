@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2
 
-TAU2_METHODS = ("DL", "REML", "ML", "PM", "SJ", "HE", "EB")
+from .constants import TAU2_METHODS
 DEFAULT_TOL = 1e-12
 DEFAULT_MAXITER = 1000
 

@@ -17,10 +17,7 @@ from scipy.stats import chi2, norm, t as t_dist
 from .effects import ZeroCellRule, binary
 from .estimators import DEFAULT_MAXITER, DEFAULT_TOL, TAU2_METHODS, Batch, estimate_tau2, tau2_qprofile_ci
 
-COMMON_METHODS = ("FE",)
-COUNT_METHODS = ("MH", "PETO")
-ALL_METHODS = COMMON_METHODS + TAU2_METHODS + COUNT_METHODS
-PI_TYPES = ("hts", "z", "k-1")
+from .constants import ALL_METHODS, COMMON_METHODS, COUNT_METHODS, PI_TYPES  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,329 @@
-"""Plots of fitted analyses."""
+"""Forest and funnel plots.
+
+``forest_figure`` draws the publication forest plot reviewers know from
+RevMan and R's meta: a text table (study, counts, weight, effect and CI)
+aligned row by row with the plot (squares sized by weight, CI lines with
+arrows where clipped, pooled diamonds, prediction-interval bar), followed by
+the heterogeneity line, the test for the overall effect, subgroup tests and
+footnotes. ``forest_axes`` is the compact version behind ``PoolResult.plot``.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
+# Deterministic files: the same inputs give byte-identical SVG/PDF/PNG.
+matplotlib.rcParams.update({
+    "svg.hashsalt": "carsynth",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 3,  # Type 42 subsetting costs ~0.6 s a file
+    "font.family": "DejaVu Sans",
+    "font.size": 8.5,
+    "path.simplify": False,
+})
+FILE_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+}
+
+ROW_IN = 0.24  # row height, inches
+CHAR_IN = 0.068  # approximate width of one character at 8.5 pt
+SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+NICE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+@dataclass
+class ForestRow:
+    kind: str  # "study", "header", "pooled", "pi", "blank"
+    label: str
+    est: float = math.nan  # display scale
+    lo: float = math.nan
+    hi: float = math.nan
+    weight: float | None = None  # percent
+    cells: list[str] = field(default_factory=list)  # count columns
+    effect_text: str = ""
+    marks: list[int] = field(default_factory=list)  # footnote numbers
+    style: str = "random"  # pooled: "random" or "common"
+
+
+@dataclass
+class ForestSpec:
+    title: str
+    rows: list[ForestRow]
+    columns: list[str]  # headers of the count columns
+    effect_header: str  # e.g. "Odds Ratio\nIV, Random, 95% CI"
+    log_scale: bool
+    null_value: float | None
+    xlabel: str = ""
+    favours: tuple[str, str] | None = None
+    summary_lines: list[str] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)
+    not_pooled: list[str] = field(default_factory=list)
+    percent_axis: bool = False
+
+
+def fmt_effect(est: float, lo: float, hi: float, digits: int = 2) -> str:
+    if not all(math.isfinite(x) for x in (est, lo, hi)):
+        return ""
+    return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _limits(spec: ForestSpec) -> tuple[float, float]:
+    vals = [v for r in spec.rows for v in (r.lo, r.hi, r.est) if math.isfinite(v)]
+    if spec.null_value is not None:
+        vals.append(spec.null_value)
+    if not vals:
+        return (0.1, 10) if spec.log_scale else (-1, 1)
+    if spec.log_scale:
+        vals = [v for v in vals if v > 0]
+        lo, hi = min(vals), max(vals)
+        # symmetric around 1 on the log scale, clipped to 0.01–100
+        span = max(abs(math.log10(lo)), abs(math.log10(hi)), math.log10(2))
+        span = min(span * 1.05, 2.0)
+        return 10 ** -span, 10 ** span
+    if spec.percent_axis:
+        return 0.0, 1.0
+    lo, hi = min(vals), max(vals)
+    pad = 0.08 * (hi - lo or 1)
+    return lo - pad, hi + pad
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    if log:
+        ticks = [t for t in NICE_TICKS if lo <= t <= hi]
+        if len(ticks) > 7:
+            ticks = [t for t in ticks if t in (0.01, 0.1, 1, 10, 100, 0.2, 5, 0.5, 2)]
+            if len(ticks) > 7:
+                ticks = [t for t in ticks if t in (0.01, 0.1, 1, 10, 100)]
+        return ticks
+    return []
+
+
+def _tick_label(t: float) -> str:
+    return f"{t:g}"
+
+
+def forest_figure(spec: ForestSpec):
+    """Draw the forest plot; returns the matplotlib Figure (caller saves and closes it)."""
+    rows = spec.rows
+    n = len(rows)
+    label_chars = max([len(r.label) + (3 if r.marks else 0) for r in rows] + [12])
+    label_w = min(max(1.3, label_chars * CHAR_IN + 0.15), 4.2)
+    col_w = [max(0.85, (max([len(c) for c in
+                            [h] + [r.cells[i] for r in rows if len(r.cells) > i]]) + 1) * CHAR_IN)
+             for i, h in enumerate(spec.columns)]
+    weight_w = 0.62
+    plot_w = 2.7
+    effect_w = 1.75
+    margin = 0.15
+    fig_w = margin + label_w + sum(col_w) + 0.1 + plot_w + 0.1 + weight_w + effect_w + margin
+    header_h = 0.55 + (0.22 if spec.title else 0)
+    # wrap the text under the plot to the figure's width (no text may run off)
+    wrap_chars = max(40, int((fig_w - 2 * margin) / (CHAR_IN * 0.93)))
+    foot_text: list[str] = []
+    for line in spec.summary_lines + spec.not_pooled + spec.footnotes:
+        foot_text.extend(textwrap.wrap(line, wrap_chars, subsequent_indent="   ") or [""])
+    foot_lines = len(foot_text)
+    axis_h = 0.75  # x axis, tick labels and favours labels
+    foot_h = 0.2 * foot_lines + 0.15
+    body_h = ROW_IN * (n + 0.6)
+    fig_h = header_h + body_h + axis_h + foot_h
+    fig = plt.figure(figsize=(fig_w, fig_h))
+
+    x0 = margin + label_w + sum(col_w) + 0.1
+    ax = fig.add_axes([x0 / fig_w, (foot_h + axis_h) / fig_h, plot_w / fig_w, body_h / fig_h])
+    ax.set_ylim(n - 0.4, -0.8)
+    lo_lim, hi_lim = _limits(spec)
+    if spec.log_scale:
+        ax.set_xscale("log")
+    ax.set_xlim(lo_lim, hi_lim)
+    ticks = _ticks(lo_lim, hi_lim, spec.log_scale)
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([_tick_label(t) for t in ticks])
+    ax.yaxis.set_visible(False)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(axis="x", labelsize=8)
+    if spec.null_value is not None:
+        ax.axvline(spec.null_value, color="0.35", lw=0.8, zorder=1)
+
+    fx = lambda inch: inch / fig_w  # noqa: E731 - figure fraction from inches
+    trans = blended_transform_factory(fig.transFigure, ax.transData)
+    # column headers
+    head_y = -0.8 - 0.15
+    hdr = dict(transform=trans, fontweight="bold", va="bottom", fontsize=8.5)
+    ax.text(fx(margin), head_y, "Study", ha="left", clip_on=False, **hdr)
+    cx = margin + label_w
+    col_centres = []
+    for w, h in zip(col_w, spec.columns):
+        col_centres.append(cx + w / 2)
+        ax.text(fx(cx + w / 2), head_y, h, ha="center", clip_on=False, **hdr)
+        cx += w
+    xr = x0 + plot_w + 0.1
+    ax.text(fx(xr + weight_w - 0.05), head_y, "Weight", ha="right", clip_on=False, **hdr)
+    ax.text(fx(xr + weight_w + 0.1), head_y, spec.effect_header, ha="left", clip_on=False, **hdr)
+    if spec.title:
+        fig.text(fx(margin), 1 - 0.12 / fig_h, spec.title, ha="left", va="top",
+                 fontsize=10, fontweight="bold")
+
+    max_w = max([r.weight for r in rows if r.weight] + [1])
+    for y, r in enumerate(rows):
+        label = r.label + ("".join(f" {m}".translate(SUPERSCRIPT) for m in r.marks)
+                           if r.marks else "")
+        weight_kw = "bold" if r.kind in ("header", "pooled") else "normal"
+        style = "italic" if r.kind == "pi" else "normal"
+        ax.text(fx(margin), y, label, ha="left", va="center", transform=trans,
+                fontweight=weight_kw, fontstyle=style, clip_on=False)
+        for c, text in zip(col_centres, r.cells):
+            ax.text(fx(c), y, text, ha="center", va="center", transform=trans,
+                    fontweight=weight_kw, clip_on=False)
+        if r.weight is not None and math.isfinite(r.weight):
+            ax.text(fx(xr + weight_w - 0.05), y, f"{r.weight:.1f}%", ha="right", va="center",
+                    transform=trans, fontweight=weight_kw, clip_on=False)
+        if r.effect_text:
+            ax.text(fx(xr + weight_w + 0.1), y, r.effect_text, ha="left", va="center",
+                    transform=trans, fontweight=weight_kw, fontstyle=style, clip_on=False)
+        if r.kind == "study" and math.isfinite(r.est):
+            _ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim)
+            if lo_lim <= r.est <= hi_lim:
+                size = 3 + 9 * math.sqrt((r.weight or max_w * 0.3) / max_w)
+                ax.plot([r.est], [y], marker="s", ms=size, color="0.15", mec="0.15", zorder=3,
+                        linestyle="none")
+        elif r.kind == "pooled" and math.isfinite(r.est):
+            lo, hi = max(r.lo, lo_lim), min(r.hi, hi_lim)
+            color = "0.1" if r.style == "random" else "0.55"
+            ax.add_patch(Polygon([(lo, y), (r.est, y - 0.32), (hi, y), (r.est, y + 0.32)],
+                                 closed=True, facecolor=color, edgecolor=color, zorder=3))
+        elif r.kind == "pi" and math.isfinite(r.lo):
+            _ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim, color="0.1", lw=2.2, caps=True)
+    # favours labels under the axis, either side of the null line
+    if spec.favours and spec.null_value is not None:
+        fy = -0.42 / axis_h
+        ax.text(spec.null_value, 0, "", transform=ax.get_xaxis_transform())
+        left, right = spec.favours
+        ax.annotate(left, xy=(spec.null_value, 0), xycoords=("data", "axes fraction"),
+                    xytext=(-6, -26), textcoords="offset points", ha="right", va="top",
+                    fontsize=8)
+        ax.annotate(right, xy=(spec.null_value, 0), xycoords=("data", "axes fraction"),
+                    xytext=(6, -26), textcoords="offset points", ha="left", va="top", fontsize=8)
+        del fy
+    if spec.xlabel and not spec.favours:
+        ax.set_xlabel(spec.xlabel, fontsize=8)
+    # text under the plot
+    y_in = foot_h - 0.12
+    for line in foot_text:
+        fig.text(fx(margin), y_in / fig_h, line, ha="left", va="top", fontsize=7.8)
+        y_in -= 0.2
+    return fig
+
+
+def _ci_line(ax, lo, hi, y, lo_lim, hi_lim, color="0.15", lw=1.0, caps=False):
+    """A CI line clipped to the axis, with an arrow head where it runs off."""
+    a, b = max(lo, lo_lim), min(hi, hi_lim)
+    ax.plot([a, b], [y, y], color=color, lw=lw, zorder=2, solid_capstyle="butt")
+    if caps:
+        for x in (a, b):
+            ax.plot([x, x], [y - 0.18, y + 0.18], color=color, lw=1.0, zorder=2)
+    if lo < lo_lim:
+        ax.annotate("", xy=(lo_lim, y), xytext=(lo_lim * (1.5 if ax.get_xscale() == "log" else 1)
+                                                 if ax.get_xscale() == "log"
+                                                 else lo_lim + 0.04 * (hi_lim - lo_lim), y),
+                    arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7))
+    if hi > hi_lim:
+        ax.annotate("", xy=(hi_lim, y), xytext=(hi_lim / 1.5 if ax.get_xscale() == "log"
+                                                 else hi_lim - 0.04 * (hi_lim - lo_lim), y),
+                    arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7))
+
+
+def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), writer=None) -> list:
+    """Save a figure in each format with fixed metadata; ``writer(path, bytes)`` writes atomically."""
+    import io
+
+    written = []
+    for ext in formats:
+        buf = io.BytesIO()
+        kw = {"dpi": 150} if ext == "png" else {}
+        fig.savefig(buf, format=ext, metadata=FILE_METADATA[ext], **kw)
+        target = f"{path_stem}.{ext}"
+        if writer is None:
+            with open(target, "wb") as fh:
+                fh.write(buf.getvalue())
+        else:
+            writer(target, buf.getvalue())
+        written.append(target)
+    plt.close(fig)
+    return written
+
+
+def forest_axes(result, ax=None, labels=None):
+    """Compact forest plot of a PoolResult on ``ax`` (created if None); returns the Axes."""
+    import numpy as np
+
+    from .effects import backtransform
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.35 * (len(result.study) + 3)))
+    ratio = result.measure in ("OR", "RR", "RATIO", "PETO")
+    ni = result.ni
+    z = 1.959963984540054
+    yi, vi = np.asarray(result.yi), np.asarray(result.vi)
+    lo, hi = yi - z * np.sqrt(vi), yi + z * np.sqrt(vi)
+    bt = lambda v: backtransform(result.measure, v, ni)  # noqa: E731
+    est_d, lo_d, hi_d = bt(yi), bt(lo), bt(hi)
+    names = labels or result.study
+    k = len(names)
+    wmax = np.nanmax(result.weights) if np.isfinite(result.weights).any() else 1
+    for i in range(k):
+        if not np.isfinite(yi[i]):
+            continue
+        ax.plot([lo_d[i], hi_d[i]], [i, i], color="0.2", lw=1)
+        w = result.weights[i] if np.isfinite(result.weights[i]) else wmax * 0.3
+        ax.plot([est_d[i]], [i], "s", color="0.2", ms=3 + 8 * math.sqrt(w / wmax))
+    d = result.backtransformed()
+    if d["estimate"] is not None:
+        y = k + 0.5
+        ax.add_patch(Polygon([(d["ci_lb"], y), (d["estimate"], y - 0.35), (d["ci_ub"], y),
+                              (d["estimate"], y + 0.35)], closed=True, color="0.1"))
+    ax.set_yticks(list(range(k)) + [k + 0.5])
+    ax.set_yticklabels(list(names) + [f"{result.method} pooled"])
+    ax.set_ylim(k + 1.2, -0.8)
+    if ratio:
+        ax.set_xscale("log")
+        ax.axvline(1, color="0.4", lw=0.8)
+    elif result.measure in ("RD", "GEN"):
+        ax.axvline(0, color="0.4", lw=0.8)
+    ax.set_xlabel(d["scale"])
+    return ax
+
+
+def funnel_figure(yi, sei, estimate, title: str, log_scale: bool):
+    """Funnel plot (standard error against effect) with pseudo-95% limits around the estimate."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.0))
+    se_max = float(np.nanmax(sei)) * 1.05
+    s = np.linspace(0, se_max, 50)
+    ax.fill_betweenx(s, estimate - 1.96 * s, estimate + 1.96 * s, color="0.93", zorder=0)
+    ax.plot(estimate - 1.96 * s, s, color="0.5", lw=0.8, ls="--")
+    ax.plot(estimate + 1.96 * s, s, color="0.5", lw=0.8, ls="--")
+    ax.axvline(estimate, color="0.3", lw=0.8)
+    ax.scatter(yi, sei, s=18, color="0.1", zorder=3)
+    ax.set_ylim(se_max, 0)
+    ax.set_ylabel("standard error")
+    ax.set_xlabel("log effect" if log_scale else "effect")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig

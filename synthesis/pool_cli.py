@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from .models import ALL_METHODS, PI_TYPES
+from .constants import ALL_METHODS, PI_TYPES
 
 EXIT_DATA = 2
 

@@ -1,0 +1,139 @@
+"""The review plan (`review.yaml`): which questions the review asks and how to pool them.
+
+An analysis never lists numbers: it *selects* outcome records from the study
+files by vocabulary (kind, outcome or outcome family, exposure, measure,
+timepoint), so a new study file that reports a matching outcome joins every
+relevant analysis without an edit here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from extract.schema import EXPOSURES, OUTCOME_FAMILIES, OUTCOMES
+from extract.validate import Message, _explain, _strip_tags, dotted
+from extract.yamlio import YamlInputError, load_file
+
+from .constants import ALL_METHODS, PI_TYPES
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
+OutcomeName = Literal[tuple(OUTCOMES) + tuple(OUTCOME_FAMILIES)]  # type: ignore[valid-type]
+ExposureName = Literal[tuple(EXPOSURES)]  # type: ignore[valid-type]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Selection(_Model):
+    """Which records an analysis takes from each study."""
+
+    kind: Literal["binary", "ratio", "proportion"]
+    outcome: list[OutcomeName] = Field(min_length=1, description="outcomes or families (pfs_family)")
+    exposure: list[ExposureName] = Field(
+        default_factory=list,
+        description="in order of preference: a study reporting several contributes the first",
+    )
+    measure: list[Literal["HR", "OR", "RR"]] = Field(default_factory=list,
+                                                   description="ratio records: which measures")
+    timepoint: list[str] = Field(default_factory=list,
+                                 description="accepted timepoints (case-insensitive); any when empty")
+    whole_cohort: bool = Field(True, description="proportions: only whole-cohort records")
+    adjusted: Literal["prefer", "avoid", "only", "exclude"] = Field(
+        "prefer", description="ratio records: adjusted (multivariable) estimates first, last, only, never"
+    )
+    list_pvalue_only: bool = Field(
+        True, description="list matching comparisons reported only as p-values as not poolable"
+    )
+
+
+class Model(_Model):
+    """Pooling settings of one analysis.
+
+    The review default is REML with the *ad hoc* HKSJ interval (never narrower
+    than the Wald interval; Röver, Knapp & Friede 2015; Jackson et al. 2017):
+    with the 2–3 studies typical here, plain HKSJ can give an interval
+    narrower than every study's own when their estimates happen to agree.
+    """
+
+    method: Literal[ALL_METHODS] = "REML"  # type: ignore[valid-type]
+    hksj: bool = True
+    hksj_adhoc: bool = True
+    pi: Literal[PI_TYPES] = "hts"  # type: ignore[valid-type]
+    level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    show_common: bool = Field(False, description="also show the common-effect (FE or MH) diamond")
+
+
+class Analysis(_Model):
+    id: Slug
+    title: str = Field(min_length=1)
+    section: str = Field("Other", description="heading on the index page")
+    question: str | None = None
+    select: Selection
+    measure: Literal["OR", "RR", "RD", "PR", "PLO", "PAS", "PFT", "HR", "RATIO"]
+    model: Model = Field(default_factory=Model)
+    subgroup_by: Literal["outcome", "none"] = Field(
+        "none", description="outcome: one block per outcome (PFS, EFS, LFS) within a family"
+    )
+    favours: list[str] = Field(default_factory=list, min_length=0, max_length=2,
+                               description="[left label, right label] under the axis")
+
+    @model_validator(mode="after")
+    def _fits(self):
+        kind = self.select.kind
+        ok = {
+            "binary": ("OR", "RR", "RD"),
+            "ratio": ("HR", "RATIO", "OR", "RR"),
+            "proportion": ("PR", "PLO", "PAS", "PFT"),
+        }[kind]
+        if self.measure not in ok:
+            raise ValueError(f"measure {self.measure} does not fit {kind} records; use one of "
+                             f"{', '.join(ok)}")
+        if self.model.method in ("MH", "PETO") and kind != "binary":
+            raise ValueError(f"method {self.model.method} needs binary (two-group count) records")
+        return self
+
+
+class ReviewPlan(_Model):
+    review_version: Literal[1]
+    title: str
+    studies: str = "studies"
+    sources: str | None = Field(None, description="folder with the source documents")
+    output: str = "output"
+    analyses: list[Analysis] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self):
+        seen: set[str] = set()
+        for a in self.analyses:
+            if a.id in seen:
+                raise ValueError(f"analysis id '{a.id}' is used twice")
+            seen.add(a.id)
+        return self
+
+
+class PlanError(Exception):
+    def __init__(self, messages: list[Message]):
+        super().__init__("\n".join(map(str, messages)))
+        self.messages = messages
+
+
+def load_plan(path: Path) -> ReviewPlan:
+    """Read and validate review.yaml; raise PlanError with file:line:col messages."""
+    display = str(path)
+    try:
+        located = load_file(path)
+    except YamlInputError as exc:
+        raise PlanError([Message(display, exc.line, exc.col, "error", "", exc.message)]) from None
+    try:
+        return ReviewPlan.model_validate(located.data)
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            p = _strip_tags(err["loc"], located.data)
+            line, col = located.where(p)
+            msgs.append(Message(display, line, col, "error", dotted(p, located.data), _explain(err)))
+        raise PlanError(msgs) from None
