@@ -1,0 +1,165 @@
+"""`carsynth build` end to end: outputs, determinism, incrementality, bad input, new studies."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from synthesis import cli
+from synthesis.build import BuildError, build
+from synthesis.plan import PlanError, load_plan
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+@pytest.fixture()
+def project(tmp_path):
+    """A copy of the shipped review (plan + studies) in a temp folder."""
+    shutil.copy(REPO / "review.yaml", tmp_path / "review.yaml")
+    shutil.copytree(REPO / "studies", tmp_path / "studies")
+    return tmp_path
+
+
+def _sources():
+    return SEEDS if SEEDS.is_dir() else None
+
+
+def _rows(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "results.csv", newline="") as fh:
+        return {r["id"]: r for r in csv.DictReader(fh)}
+
+
+def test_full_build_writes_every_output(project):
+    rep = build(project / "review.yaml", sources=_sources(), jobs=1)
+    out = project / "output"
+    plan = load_plan(project / "review.yaml")
+    for a in plan.analyses:
+        for f in ("forest.png", "forest.svg", "forest.pdf", "result.json"):
+            assert (out / a.id / f).is_file(), f"{a.id}/{f} missing"
+    assert (out / "index.html").is_file() and (out / "results.md").is_file()
+    rows = _rows(out)
+    assert set(rows) == {a.id for a in plan.analyses}
+    # GC vs no GC, CR at day 30 (Zhang 2025: 53/55 vs 40/46): one study, its own OR
+    gc = rows["gc_cr"]
+    assert gc["k"] == "1" and float(gc["estimate"]) == pytest.approx(53 * 6 / (2 * 40), rel=1e-5)
+    assert "single study" in gc["note"]
+    assert sorted(rep.built) == sorted(a.id for a in plan.analyses)
+
+
+def test_result_json_traces_numbers_to_quotes_and_lists_unpoolable(project):
+    build(project / "review.yaml", sources=_sources(), jobs=1, only=["tcz_cr", "crs_any_incidence"])
+    info = json.loads((project / "output" / "tcz_cr" / "result.json").read_text())
+    prov = info["studies"][0]["provenance"]
+    assert prov["file"] == "studies/zhang2025.yaml" and prov["record"] == "cr_day30_by_tcz"
+    assert any("74" in q["text"] for q in prov["quotes"])
+    reasons = {n["label"]: n["reason"] for n in info["not_pooled"]}
+    assert "Ma 2024" in reasons and "reported p = 1" in reasons["Ma 2024"]
+    assert "Zhou 2025" in reasons and "p = 0.616" in reasons["Zhou 2025"]
+    crs = json.loads((project / "output" / "crs_any_incidence" / "result.json").read_text())
+    assert crs["k"] == 3 and crs["funnel"] is None and "k = 3 < 10" in crs["funnel_note"]
+
+
+def test_pooled_numbers_equal_the_engine(project):
+    import pandas as pd
+
+    import synthesis
+
+    build(project / "review.yaml", sources=_sources(), jobs=1, only=["crs_any_incidence"])
+    info = json.loads((project / "output" / "crs_any_incidence" / "result.json").read_text())
+    df = pd.DataFrame({"study": ["Ma", "Zhang", "Zhou"], "events": [76, 110, 41], "n": [93, 120, 45]})
+    ref = synthesis.pool(df, measure="PLO", method="REML", hksj_adhoc=True).to_dict()
+    for key in ("estimate", "se", "tau2", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "q", "i2"):
+        assert info[key] == pytest.approx(ref[key], rel=1e-12), key
+
+
+def test_outputs_are_byte_identical_and_rebuild_is_incremental(project, tmp_path):
+    out1, out2 = project / "o1", project / "o2"
+    build(project / "review.yaml", output=out1, sources=_sources(), jobs=2)
+    build(project / "review.yaml", output=out2, sources=_sources(), jobs=1)
+    files1 = sorted(p.relative_to(out1) for p in out1.rglob("*") if p.is_file()
+                    and p.name != ".carsynth-state.json")
+    assert files1 and files1 == sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file()
+                                       and p.name != ".carsynth-state.json")
+    for rel in files1:
+        assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), f"{rel} differs"
+    again = build(project / "review.yaml", output=out1, sources=_sources())
+    assert again.built == [] and again.written == []
+    forced = build(project / "review.yaml", output=out1, sources=_sources(), force=True,
+                   only=["gc_cr"])
+    assert forced.built == ["gc_cr"] and forced.written == []  # same bytes: nothing rewritten
+
+
+def test_new_study_joins_every_matching_analysis_without_plan_edit(project):
+    build(project / "review.yaml", sources=_sources(), jobs=1)
+    before = _rows(project / "output")
+    shutil.copy(REPO / "tests" / "data" / "lee2026.yaml", project / "studies" / "lee2026.yaml")
+    rep = build(project / "review.yaml", sources=_sources(), jobs=1)
+    after = _rows(project / "output")
+    for a_id in ("gc_cr", "crs_any_incidence", "gc_pfs_family_hr", "cr_rate"):
+        if a_id == "cr_rate":
+            continue  # lee2026 reports CR only by group, not a cohort proportion
+        assert int(after[a_id]["k"]) == int(before[a_id]["k"]) + 1, a_id
+        assert a_id in rep.built
+    assert "tcz_cr" in rep.skipped  # analyses the new study does not touch are not redone
+
+
+def test_invalid_study_stops_build_and_keeps_outputs(project):
+    build(project / "review.yaml", sources=_sources(), jobs=1, only=["gc_cr"])
+    png = project / "output" / "gc_cr" / "forest.png"
+    before = png.read_bytes()
+    bad = (project / "studies" / "zhang2025.yaml").read_text().replace(
+        "events: 53", "events: 530", 1)
+    (project / "studies" / "zhang2025.yaml").write_text(bad)
+    with pytest.raises(BuildError) as exc:
+        build(project / "review.yaml", sources=_sources(), jobs=1)
+    assert any("exceed" in line for line in exc.value.lines)
+    assert "previous outputs left untouched" in exc.value.lines[-1]
+    assert png.read_bytes() == before
+
+
+def test_failed_render_writes_nothing(project, monkeypatch):
+    build(project / "review.yaml", sources=_sources(), jobs=1, only=["gc_cr"])
+    snapshot = {p: p.read_bytes() for p in (project / "output").rglob("*") if p.is_file()}
+    import synthesis.build as b
+
+    real = b.render
+    calls = {"n": 0}
+
+    def flaky(a, data):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return real(a, data)
+
+    monkeypatch.setattr(b, "render", flaky)
+    with pytest.raises(RuntimeError):
+        build(project / "review.yaml", sources=_sources(), jobs=1, force=True)
+    after = {p: p.read_bytes() for p in (project / "output").rglob("*") if p.is_file()}
+    assert after == snapshot
+    assert not list((project / "output").rglob("*.tmp"))
+
+
+def test_bad_plan_reports_file_line_and_field(project):
+    text = (project / "review.yaml").read_text().replace("measure: OR\n", "measure: XX\n", 1)
+    (project / "review.yaml").write_text(text)
+    with pytest.raises(PlanError) as exc:
+        load_plan(project / "review.yaml")
+    msg = str(exc.value.messages[0])
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "measure: XX" in l)
+    assert f"review.yaml:{line}:" in msg and "measure" in msg and "'XX'" in msg
+
+
+def test_cli_build_exit_codes(project, capsys, monkeypatch):
+    monkeypatch.chdir(project)
+    args = ["build", "--only", "gc_cr", "--quiet"]
+    if SEEDS.is_dir():
+        args += ["--sources", str(SEEDS)]
+    assert cli.main(args) == 0
+    assert cli.main(["build", "--only", "nope"]) == 1
+    assert "unknown analysis 'nope'" in capsys.readouterr().err
+    assert cli.main(["build", "--plan", "missing.yaml"]) == 2
