@@ -118,6 +118,10 @@ def forest_figure(spec: ForestSpec):
     """Draw the forest plot; returns the matplotlib Figure (caller saves and closes it)."""
     rows = spec.rows
     n = len(rows)
+    max_label = int((4.2 - 0.15) / CHAR_IN) - 4  # longer labels are shortened with an ellipsis
+    for r in rows:
+        if len(r.label) > max_label:
+            r.label = r.label[: max_label - 1].rstrip() + "…"
     label_chars = max([len(r.label) + (3 if r.marks else 0) for r in rows] + [12])
     label_w = min(max(1.3, label_chars * CHAR_IN + 0.15), 4.2)
     col_w = [max(0.85, (max([len(c) for c in
