@@ -141,4 +141,5 @@ def number_pattern(text: str) -> re.Pattern[str]:
         grouped = f"{int(int_part):,}" + ("." + frac if frac else "")
         alternatives.add(re.escape(grouped))
     alt = "|".join(sorted(alternatives, key=len, reverse=True))
-    return re.compile(rf"(?<![\d.])(?:{alt})(?!\d|\.\d)")
+    # not the tail of a longer number ("146", "4.46", "1,280") nor its head
+    return re.compile(rf"(?<![\d.])(?<!\d,)(?:{alt})(?!\d|\.\d|,\d{{3}})")

@@ -109,7 +109,8 @@ def _check_p(v: float | str | None) -> float | str | None:
         raise ValueError(
             f"a p-value must be a number in (0, 1] or text such as '<0.001'; found {v!r}"
         ) from None
-    if value != value or value <= 0 or value > 1:
+    op, _ = parse_p(v)
+    if value != value or value <= 0 or value > 1 or (op in (">", ">=") and value >= 1):
         raise ValueError(f"a p-value must lie in (0, 1]; found {v!r}")
     return v
 
@@ -150,9 +151,16 @@ class Citation(_Model):
     pmcid: Annotated[str, StringConstraints(pattern=r"^PMC\d+$")] | None = None
 
 
+YearMonth = Annotated[
+    Union[Annotated[int, Field(strict=True, ge=1900, le=2100)],
+          Annotated[str, StringConstraints(pattern=r"^(19|20)\d\d(-(0[1-9]|1[0-2]))?$")]],
+    Field(description="YYYY or YYYY-MM"),
+]
+
+
 class Accrual(_Model):
-    start: str | None = Field(None, description="YYYY or YYYY-MM")
-    end: str | None = Field(None, description="YYYY or YYYY-MM")
+    start: YearMonth | None = None
+    end: YearMonth | None = None
 
 
 class Design(_Model):
@@ -275,7 +283,7 @@ class RatioRecord(_RecordBase):
     estimate: PositiveReal
     ci_lower: PositiveReal | None = None
     ci_upper: PositiveReal | None = None
-    ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    ci_level: Annotated[float, Field(strict=True, gt=0, lt=1)] = 0.95
     p: PValue | None = None
     adjusted: bool
     analysis: Literal["univariable", "multivariable"]

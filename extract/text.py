@@ -15,7 +15,10 @@ from pathlib import Path
 
 # Dash-like characters that papers and PDF converters use interchangeably
 # with a hyphen-minus; the comparison treats them all as "-".
-_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u00ad"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+# a soft hyphen is invisible: it marks where a word may break, so it is dropped
+# (with the line break that may follow it)
+_SOFT_HYPHEN = re.compile("\u00ad[ \t]*(?:\r?\n\s*)?")
 _DASH_TABLE = str.maketrans({c: "-" for c in _DASHES})
 # A hyphen at a line end followed by a lower-case letter: either a word split
 # by hyphenation ("treat-\nment") or a real hyphen ("CAR-\nT"); both readings
@@ -34,12 +37,13 @@ def normalise(text: str) -> str:
     NFKC folds ligatures (U+FB01 'fi' -> 'fi') and compatibility forms; dash
     and minus variants become '-'; runs of white space become one space.
     """
+    text = _SOFT_HYPHEN.sub("", text)
     text = unicodedata.normalize("NFKC", text).translate(_DASH_TABLE)
     return _SPACES.sub(" ", text).strip()
 
 
 def _variants(page: str) -> tuple[str, str]:
-    folded = unicodedata.normalize("NFKC", page).translate(_DASH_TABLE)
+    folded = unicodedata.normalize("NFKC", _SOFT_HYPHEN.sub("", page)).translate(_DASH_TABLE)
     joined = _LINE_HYPHEN.sub(r"\1\2", folded)
     kept = _LINE_HYPHEN.sub(r"\1-\2", folded)
     return (_SPACES.sub(" ", joined).strip(), _SPACES.sub(" ", kept).strip())
@@ -62,7 +66,10 @@ class Document:
         for i, variants in enumerate(self.normalised):
             if any(q in v for v in variants):
                 hits.append(i + 1)
-            elif i + 1 < len(self.normalised):
+            elif i + 1 < len(self.normalised) and not any(
+                q in v for v in self.normalised[i + 1]
+            ):
+                # a quote that starts on this page and runs onto the next
                 spanning = [
                     a + " " + b for a, b in zip(variants, self.normalised[i + 1])
                 ]

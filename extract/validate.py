@@ -177,6 +177,11 @@ class _Checker:
                 ("id",),
                 f"study id '{study.id}' must equal the file name '{self.path.stem}'",
             )
+        seen_reg: set[str] = set()
+        for i, reg in enumerate(study.registrations):
+            if reg.upper() in seen_reg:
+                self.add(ERROR, ("registrations", i), f"registration '{reg}' is listed twice")
+            seen_reg.add(reg.upper())
         group_ids = self._unique_ids("groups", [g.id for g in study.groups])
         self._unique_ids("records", [r.id for r in study.records])
         cohort = max(
@@ -433,6 +438,9 @@ class _Checker:
             try:
                 pattern = num.number_pattern(raw)
             except ValueError:
+                self.add(ERROR, fpath,
+                         f"write {raw!r} as the paper prints it, in plain digits "
+                         f"(YAML reads it as {value!r})")
                 continue
             if not any(pattern.search(t) for t in texts):
                 what = "its quotes" if len(quotes) != 1 else "its quote"
@@ -540,7 +548,17 @@ _TYPE_WORDS = {
 }
 
 
+def _numeric_text(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def _found(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
     if value is None:
@@ -594,7 +612,7 @@ def _explain(err: dict) -> str:
         hint = ""
         if kind == "string_type" and isinstance(found, (int, float, bool)):
             hint = " (YAML read it as a number or true/false; put it in quotes)"
-        if kind in ("int_type", "float_type") and isinstance(found, str):
+        if kind in ("int_type", "float_type") and isinstance(found, str) and _numeric_text(found):
             hint = " (remove the quotes around the number)"
         return f"expected {_TYPE_WORDS[kind]}; found {_found(found)}{hint}"
     if kind == "literal_error" or kind.endswith("_type") or kind.endswith("_parsing"):
@@ -653,6 +671,8 @@ def check_duplicates(files: list[FileResult]) -> None:
         reported: set[str] = set()
         for what, key, path in keys:
             other = seen.get((what, key))
+            if other is fr:
+                continue  # the same value twice within one file
             if other is None:
                 seen[(what, key)] = fr
                 continue

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 MAX_BYTES = 2_000_000  # a generous study file is ~50 kB
+MAX_DEPTH = 50  # the format nests 6 levels; deep nesting would exhaust the recursion
 
 Path_ = tuple[Any, ...]
 
@@ -107,8 +108,24 @@ def load_yaml(text: str) -> Located:
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     # First pass over the event stream: refuse anchors, aliases and custom tags
     # before anything is composed, so an alias bomb never expands.
+    depth = 0
+    documents = 0
     try:
         for event in yaml.parse(text, Loader=loader_cls):
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise YamlInputError(
+                        "a study file holds one YAML document; remove the second '---' "
+                        "or split the file", *_mark(event.start_mark))
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlInputError(
+                        f"values nested more than {MAX_DEPTH} levels deep; a study file "
+                        f"never needs that", *_mark(event.start_mark))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
             if isinstance(event, yaml.AliasEvent):
                 raise YamlInputError(
                     "anchors and aliases (*name) are not allowed in study files; "
@@ -123,8 +140,9 @@ def load_yaml(text: str) -> Located:
                 )
             tag = getattr(event, "tag", None)
             if tag is not None and tag != "!" and tag not in _PLAIN_TAGS:
+                shown = tag.replace("tag:yaml.org,2002:", "!!")
                 raise YamlInputError(
-                    f"explicit YAML tags ({tag}) are not allowed in study files",
+                    f"explicit YAML tags ({shown}) are not allowed in study files",
                     *_mark(event.start_mark),
                 )
     except yaml.MarkedYAMLError as exc:
@@ -135,7 +153,12 @@ def load_yaml(text: str) -> Located:
     except yaml.YAMLError as exc:  # pragma: no cover - defensive
         raise YamlInputError(f"invalid YAML: {exc}") from None
 
-    node = yaml.compose(text, Loader=loader_cls)
+    try:
+        node = yaml.compose(text, Loader=loader_cls)
+    except yaml.MarkedYAMLError as exc:  # pragma: no cover - the event scan catches these
+        mark = exc.problem_mark or exc.context_mark
+        line, col = _mark(mark) if mark else (1, 1)
+        raise YamlInputError(f"invalid YAML: {exc.problem or exc.context}", line, col) from None
     located = Located(data=None)
     if node is None:
         raise YamlInputError("the file is empty; a study file is a YAML mapping")
@@ -164,7 +187,11 @@ def _convert(node, path: Path_, located: Located, constructor) -> Any:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlInputError("mapping keys must be plain words", *_mark(key_node))
-            key = constructor.construct_object(key_node)
+            try:
+                key = constructor.construct_object(key_node)
+            except (yaml.YAMLError, ValueError) as exc:
+                raise YamlInputError(f"cannot read key {key_node.value!r}: {exc}",
+                                     *_mark(key_node)) from None
             if not isinstance(key, str):
                 key = str(key)
             if key in out:

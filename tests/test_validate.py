@@ -650,7 +650,7 @@ def test_directory_picks_yaml_and_yml_only(tmp_path, capsys):
         "citation.doi", "registrations[0]", "sources[0].sha256"]
 
 
-# --- validator bugs (strict xfail: each passes once the bug is fixed) ------------------------
+# --- regressions: validator bugs found and fixed ------------------------
 
 
 def _no_internal_error(capsys, path: Path, *extra: str) -> tuple[int, list[str]]:
@@ -659,8 +659,6 @@ def _no_internal_error(capsys, path: Path, *extra: str) -> tuple[int, list[str]]
     return code, [strip_file(l, path) for l in out.splitlines()[:-1]]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a second YAML document ('---') raises ComposerError "
-                   "outside load_yaml's try: internal error, exit 70")
 def test_bug_multi_document_file_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "multi.yaml"
     path.write_text("schema_version: 1\n---\nid: multi\n")
@@ -669,8 +667,6 @@ def test_bug_multi_document_file_is_a_user_error(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("2:1: error: ")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a mapping key that YAML reads as an impossible date "
-                   "raises ValueError outside _convert's try: internal error, exit 70")
 def test_bug_impossible_date_as_key_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "datekey.yaml"
     path.write_text("schema_version: 1\n2026-13-01: x\n")
@@ -679,8 +675,6 @@ def test_bug_impossible_date_as_key_is_a_user_error(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("2:1: error: ")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: deeply nested YAML (3000 '[') overflows the recursive "
-                   "_convert: RecursionError, internal error, exit 70")
 def test_bug_deep_nesting_is_a_user_error(tmp_path, capsys):
     path = tmp_path / "deep.yaml"
     path.write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
@@ -689,8 +683,6 @@ def test_bug_deep_nesting_is_a_user_error(tmp_path, capsys):
     assert len(lines) == 1 and ": error: " in lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a count typed as 3_5 or 0x23 (YAML 1.1 ints) skips the "
-                   "number-in-quote check: number_pattern raises ValueError and the field is ignored")
 @pytest.mark.parametrize("typed", ["3_5", "0x23"])
 def test_bug_underscore_or_hex_count_escapes_the_quote_check(tmp_path, capsys, typed):
     path = write_variant(tmp_path / "ratio_events.yaml", ("    p: 0.039\n", f"    p: 0.039\n    events: {typed}\n"))
@@ -700,8 +692,6 @@ def test_bug_underscore_or_hex_count_escapes_the_quote_check(tmp_path, capsys, t
     assert any(l.startswith("79:13: error: records[2](pfs_hr_gc).events: ") for l in lines), lines
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: '(remove the quotes around the number)' is given for any "
-                   "text where a number belongs, also unquoted 'fifty' and '83.33%'")
 @pytest.mark.parametrize("name", ["type_count_text", "type_percent_sign"])
 def test_bug_remove_the_quotes_hint_only_for_quoted_numbers(capsys, name):
     errors, _ = expectations(BROKEN / f"{name}.yaml")
@@ -710,8 +700,6 @@ def test_bug_remove_the_quotes_hint_only_for_quoted_numbers(capsys, name):
     assert not any("remove the quotes" in e for e in got)  # ... whose hint is wrong: no quotes were typed
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a registration listed twice in one file is reported as "
-                   "\"study id 'x' is also used by <the same file>\"")
 def test_bug_registration_listed_twice_in_one_file(tmp_path, capsys, no_sources_env):
     path = write_variant(tmp_path / "twice.yaml",
                          ("[NCT00000000]", "[NCT00000000, NCT00000000]"))
@@ -721,8 +709,6 @@ def test_bug_registration_listed_twice_in_one_file(tmp_path, capsys, no_sources_
     assert not any("is also used by" in e for e in errors), errors
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ci_level is not strict: a quoted \"0.9\" is silently "
-                   "coerced, while every other number in quotes is an error")
 def test_bug_quoted_ci_level_is_an_error(tmp_path, capsys):
     path = write_variant(tmp_path / "cilevel.yaml", ("    p: 0.039\n", '    p: 0.039\n    ci_level: "0.9"\n'))
     code, lines = _no_internal_error(capsys, path, "--sources", str(SOURCES))
@@ -730,8 +716,6 @@ def test_bug_quoted_ci_level_is_an_error(tmp_path, capsys):
     assert any(l.startswith("79:15: error: records[2](pfs_hr_gc).ci_level: ") for l in lines), lines
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: accrual start/end are documented as 'YYYY or YYYY-MM', "
-                   "but an unquoted year (start: 2018) is an int and is rejected")
 def test_bug_accrual_year_as_documented(tmp_path, capsys):
     path = write_variant(tmp_path / "accrual.yaml",
                          ("  n_centres: 1\n", "  n_centres: 1\n  accrual: {start: 2018, end: 2022}\n"))
@@ -739,8 +723,6 @@ def test_bug_accrual_year_as_documented(tmp_path, capsys):
     assert (code, lines) == (0, [])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: p = '>1' passes the schema (value 1 is in (0, 1]) "
-                   "though no p-value can exceed 1")
 def test_bug_p_greater_than_one_is_rejected(tmp_path, capsys):
     path = write_variant(tmp_path / "pgt1.yaml", ("    p: 0.773\n", '    p: ">1"\n    derived: {p: x}\n'))
     code, lines = _no_internal_error(capsys, path, "--sources", str(SOURCES))
@@ -748,17 +730,12 @@ def test_bug_p_greater_than_one_is_rejected(tmp_path, capsys):
     assert any(l.startswith("88:8: error: records[3](os_by_gc).p: a p-value must") for l in lines), lines
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a soft hyphen (U+00AD) inside a word is mapped to '-', "
-                   "so 'treat\\u00adment' in a web source never matches the quote 'treatment'")
 def test_bug_soft_hyphen_inside_a_word(tmp_path, capsys):
     study, src = tiny_study(tmp_path, "CRS oc\u00adcurred in 50 of 60 patients (83.33%)", QUOTE)
     code, errors, warnings, _ = validate_text(capsys, study, "--sources", str(src))
     assert (code, errors, warnings) == (0, [], [])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Document.find counts page N as a hit for a quote wholly "
-                   "on page N+1 (the page-spanning check joins N and N+1 without requiring the quote "
-                   "to start on N), so a wrong 'page: 1' is accepted")
 def test_bug_quote_on_next_page_is_not_on_this_page(tmp_path, capsys):
     pages = ["Methods. A retrospective study.", QUOTE]
     study, src = make_pdf_study(tmp_path, pages, QUOTE, 1)
