@@ -18,7 +18,7 @@ from pathlib import Path
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 # a soft hyphen is invisible: it marks where a word may break, so it is dropped
 # (with the line break that may follow it)
-_SOFT_HYPHEN = re.compile("\u00ad[ \t]*(?:\r?\n\s*)?")
+_SOFT_HYPHEN = re.compile("\u00ad" r"[ \t]*(?:\r?\n\s*)?")
 _DASH_TABLE = str.maketrans({c: "-" for c in _DASHES})
 # A hyphen at a line end followed by a lower-case letter: either a word split
 # by hyphenation ("treat-\nment") or a real hyphen ("CAR-\nT"); both readings

@@ -419,8 +419,11 @@ def analysis_json(a: Analysis, data: AnalysisData, fitted: dict[str, Any]) -> di
     return out
 
 
-def render(a: Analysis, data: AnalysisData) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """All files of one analysis, in memory: {relative path: bytes}, plus its results row."""
+def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = None
+           ) -> tuple[dict[str, bytes], dict[str, Any], dict[str, Any]]:
+    """All files of one analysis, in memory: {relative path: bytes}, its results row and
+    its heterogeneity section."""
+    from .het_report import analyse
     from .plots import forest_figure, funnel_figure, save_figure
 
     fitted = compute(a, data)
@@ -448,12 +451,21 @@ def render(a: Analysis, data: AnalysisData) -> tuple[dict[str, bytes], dict[str,
                                f"small-study effects (Cochrane Handbook §13.3.5.4)")
     files[f"{a.id}/result.json"] = (json.dumps(info, indent=2, ensure_ascii=False,
                                                allow_nan=False) + "\n").encode()
-    return files, result_row(a, data, fitted)
+    het = analyse(a, data, fitted, studies or {})
+    files.update(het.files)
+    files[f"{a.id}/heterogeneity.json"] = _json_bytes(het.data)
+    return files, result_row(a, data, fitted), {"title": a.title, "data": het.data}
+
+
+def _json_bytes(obj) -> bytes:
+    # sorted keys: the same bytes whether built now or reassembled from the state file
+    return (json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False, sort_keys=True)
+            + "\n").encode()
 
 
 def _render_job(args):
-    a, data = args
-    return render(a, data)
+    a, data, studies = args
+    return render(a, data, studies)
 
 
 # --- summary files -----------------------------------------------------------------
@@ -563,11 +575,16 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
         todo.append((a, data, key))
 
     rendered: dict[str, tuple[dict[str, bytes], dict[str, Any], str]] = {}
+    hets: dict[str, dict[str, Any]] = {}
+    by_id = {s.id: s for s, _ in studies}
     if todo:
         jobs = max(1, min(jobs, len(todo), os.cpu_count() or 1))
-        results_iter = _run_jobs([(a, d) for a, d, _ in todo], jobs)
-        for n, ((a, _d, key), (files, row)) in enumerate(zip(todo, results_iter), 1):
+        job_args = [(a, d, {c.study_id: by_id[c.study_id] for c in d.contributions})
+                    for a, d, _ in todo]
+        results_iter = _run_jobs(job_args, jobs)
+        for n, ((a, _d, key), (files, row, het)) in enumerate(zip(todo, results_iter), 1):
             rendered[a.id] = (files, row, key)
+            hets[a.id] = het
             if progress:
                 bar = "#" * int(30 * n / len(todo))
                 print(f"\r  [{bar:<30}] {n}/{len(todo)} {a.id[:40]:<40}", end="", file=sys.stderr)
@@ -582,13 +599,26 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
     all_files["results.csv"] = _csv(ordered)
     all_files["results.md"] = _md(plan, ordered)
     all_files["index.html"] = _index(plan, ordered)
+    het_sections = []
+    for a in plan.analyses:
+        if a.id in hets:
+            het_sections.append(hets[a.id])
+        elif a.id in entries and "het" in entries[a.id]:
+            het_sections.append(entries[a.id]["het"])
+    from .het_report import markdown as het_markdown
+
+    all_files["heterogeneity.md"] = het_markdown(het_sections, plan.title).encode()
+    all_files["heterogeneity.json"] = _json_bytes(
+        {"title": plan.title, "analyses": {a.id: h["data"] for a, h in
+                                           zip([x for x in plan.analyses if x.id in hets or
+                                                "het" in entries.get(x.id, {})], het_sections)}})
     # commit: every file written atomically, only after everything rendered
     written, unchanged = [], []
     for rel in sorted(all_files):
         (written if write_atomic(out_dir / rel, all_files[rel]) else unchanged).append(rel)
     new_entries = {a.id: entries[a.id] for a in plan.analyses if a.id in entries and a.id not in rendered}
     for a_id, (files, row, key) in rendered.items():
-        new_entries[a_id] = {"key": key, "row": row, "files": sorted(files)}
+        new_entries[a_id] = {"key": key, "row": row, "files": sorted(files), "het": hets[a_id]}
     state = {"carsynth_version": __version__,
              "analyses": {a.id: new_entries[a.id] for a in plan.analyses if a.id in new_entries}}
     write_atomic(state_path, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())

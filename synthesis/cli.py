@@ -76,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the study file format as JSON Schema")
     p.set_defaults(func=_cmd_schema)
 
-    from . import build, pool_cli
+    from . import build, het_report, pool_cli
 
     build.add_parser(sub)
+    het_report.add_parser(sub)
     pool_cli.add_parser(sub)
 
     return parser

@@ -196,13 +196,8 @@ def _fisher_scoring(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
         r = np.where(b.mask, b.y - mu[:, None], 0.0)
         w2 = (w * w).sum(1)
         score = (w * w * r * r).sum(1)
-        if reml:
-            w3 = (w**3).sum(1)
-            tr_p = sw - w2 / sw
-            tr_pp = w2 - 2 * w3 / sw + (w2 / sw) ** 2
-            adj = (score - tr_p) / tr_pp
-        else:
-            adj = (score - sw) / w2
+        with np.errstate(divide="ignore", invalid="ignore"):  # k = 1 rows give 0/0
+            adj = _fisher_step(reml, w, sw, w2, score)
         adj = np.where(np.isfinite(adj), adj, 0.0)
         # step halving keeps τ² ≥ 0, as metafor does
         for _ in range(60):
@@ -222,6 +217,15 @@ def _fisher_scoring(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
     stuck = converged & (tau2 > 0) & (ll0 - ll > 1e-10)
     tau2 = np.where(stuck, 0.0, tau2)
     return Tau2Fit(tau2, converged, iters)
+
+
+def _fisher_step(reml: bool, w, sw, w2, score):
+    if reml:
+        w3 = (w**3).sum(1)
+        tr_p = sw - w2 / sw
+        tr_pp = w2 - 2 * w3 / sw + (w2 / sw) ** 2
+        return (score - tr_p) / tr_pp
+    return (score - sw) / w2
 
 
 def _loglik(b: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:

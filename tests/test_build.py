@@ -130,11 +130,11 @@ def test_failed_render_writes_nothing(project, monkeypatch):
     real = b.render
     calls = {"n": 0}
 
-    def flaky(a, data):
+    def flaky(a, data, studies=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("disk on fire")
-        return real(a, data)
+        return real(a, data, studies)
 
     monkeypatch.setattr(b, "render", flaky)
     with pytest.raises(RuntimeError):
