@@ -602,10 +602,26 @@ def _explain(err: dict) -> str:
                "less_than_equal": "≤", "less_than": "<"}[kind]
         limit = next(iter(ctx.values())) if ctx else "?"
         return f"expected a number {sym} {limit}; found {_found(found)}"
-    if kind in ("too_short", "too_long"):
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        ctx = err.get("ctx", {})
+        n = ctx.get("min_length", 1)
+        if isinstance(found, str):
+            return "must not be empty"
+        got = len(found) if hasattr(found, "__len__") else "?"
+        return f"needs at least {n} item{'s' if n != 1 else ''}; found {got}"
+    if kind == "too_long":
         return err["msg"].replace("List", "list") + f"; found {_found(found)}"
     if kind == "string_pattern_mismatch":
-        return f"{_found(found)} is not in the expected form ({err['ctx']['pattern']})"
+        pattern = err["ctx"]["pattern"]
+        if pattern.startswith("^10"):
+            return f"{_found(found)} is not a DOI; write it as 10.xxxx/..., without https://doi.org/"
+        if "a-f" in pattern:
+            return f"{_found(found)} is not a sha256 (64 lower-case hex digits)"
+        if "[a-z0-9_]" in pattern:
+            return f"{_found(found)} is not an id: use lower-case letters, digits and _"
+        return f"{_found(found)} is not in the expected form ({pattern})"
     if kind == "value_error":
         return err["msg"].removeprefix("Value error, ")
     if kind in _TYPE_WORDS:

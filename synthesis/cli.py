@@ -76,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the study file format as JSON Schema")
     p.set_defaults(func=_cmd_schema)
 
+    from extract import paper
+
     from . import build, het_report, pool_cli
+
+    paper.add_parsers(sub)
 
     build.add_parser(sub)
     het_report.add_parser(sub)
