@@ -96,7 +96,8 @@ def _pdf_pages(path: Path) -> list[str]:
     with doc:
         if doc.needs_pass:
             raise SourceError(f"{path.name}: the PDF is encrypted; save an unlocked copy")
-        pages = [page.get_text("text", sort=True) for page in doc]
+        # content order, not sort=True: sorting by position interleaves two-column layouts
+        pages = [page.get_text("text") for page in doc]
     if not pages:
         raise SourceError(f"{path.name}: the PDF has no pages")
     if not any(p.strip() for p in pages):
