@@ -427,6 +427,35 @@ def bench_synthetic(tmp: Path, p_include: float) -> dict:
             "touch_built": built_count(touch_summary), "k_per_analysis": rows}
 
 
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def profile_seed() -> None:
+    """cProfile of one cold seed build in this process (jobs=1), top functions by cumulative time."""
+    import cProfile
+    import pstats
+
+    from synthesis.build import build as build_fn
+
+    with tempfile.TemporaryDirectory(prefix="carsynth-prof-") as tmp:
+        plan = seed_project(Path(tmp) / "seed")
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.enable()
+        build_fn(plan, output=Path(tmp) / "seed" / "out", jobs=1)
+        prof.disable()
+        print(f"cold seed build in-process, jobs=1: {time.perf_counter() - t:.2f} s (with profiling)")
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(
+            r"synthesis|extract|savefig|print_(png|svg|pdf)|scipy/stats/__init__", 40)
+
+
 # --- main ---------------------------------------------------------------------------
 
 
@@ -438,10 +467,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="probability that a synthetic study reports each record type "
                          "(default 0.2: about 40 studies per analysis; 0.6 gives about 115 and "
                          "a cold build of several minutes)")
+    ap.add_argument("--profile", action="store_true",
+                    help="instead: profile one cold seed build in-process (jobs=1) with cProfile")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
 
     t0 = time.perf_counter()
+    load_start = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, {_cpu()}; Python {sys.version.split()[0]}; "
+          f"load average {load_start[0]:.2f}", flush=True)
+    if args.profile:
+        profile_seed()
+        return 0
     if args.keep:
         tmp_ctx = None
         tmp = Path(args.keep)
@@ -479,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'verified against the seed papers' if seed['sources_verified'] else 'not verified'} |")
     print(f"| seed | no-change rebuild (best of 5) | {fmt_s(min(seed['nochange']))} | "
           f"{seed['nochange_built']} analyses rebuilt, "
-          f"{len(seed['nochange_files_rewritten'])} files touched (the state file) |")
+          f"{len(seed['nochange_files_rewritten'])} output files rewritten |")
     print(f"| synthetic ({N_STUDIES} studies, 30 analyses, include p = {args.include:g}) | "
           f"`validate` of the studies | "
           f"{fmt_s(syn['validate_seconds'])} | {syn['validate_errors']} errors, "
@@ -487,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| synthetic | cold, fresh output folder | {fmt_s(syn['cold'])} | k per analysis "
           f"{ks[0]}–{ks[-1]} (median {ks[len(ks) // 2]}) |")
     print(f"| synthetic | no-change rebuild (best of 3) | {fmt_s(min(syn['nochange']))} | "
-          f"{syn['nochange_built']} analyses rebuilt |")
+          f"{syn['nochange_built']} analyses rebuilt, "
+          f"{len(syn['nochange_files_rewritten'])} output files rewritten |")
     print(f"| synthetic | rebuild after one number in one study changed (best of 3) | "
           f"{fmt_s(min(syn['touch']))} | {syn['touch_built']} of 30 analyses rebuilt "
           f"({syn['touch_file']}: crs_any events) |")
@@ -505,7 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Validation messages of the synthetic studies (by kind): "
           + "; ".join(f"{v}× {k}" for k, v in sorted(syn["warning_kinds"].items())))
-    print(f"(total benchmark time {time.perf_counter() - t0:.0f} s)")
+    print(f"(total benchmark time {time.perf_counter() - t0:.0f} s; load average "
+          f"{load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, "
+          f"on {os.cpu_count()} CPUs)")
     if args.json:
         Path(args.json).write_text(json.dumps({"seed": seed, "synthetic": syn}, indent=2) + "\n")
     return 0

@@ -279,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     info = machine()
+    load_start = os.getloadavg()
     print(f"machine: {info['nproc']} CPUs, {info['cpu']}; Python {info['python']}, numpy "
           f"{info['numpy']}, scipy {info['scipy']}, pandas {info['pandas']}, statsmodels "
-          f"{info['statsmodels']}", flush=True)
+          f"{info['statsmodels']}; load average {load_start[0]:.2f}", flush=True)
 
     yi, vi = make_data()
     df = pd.DataFrame({"analysis": np.repeat(np.arange(N_SETS), K), "yi": yi.ravel(),
@@ -414,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("| batch faster than the metafor loop | no metafor result | — |")
     print()
-    print(f"(total benchmark time {time.perf_counter() - t_start:.0f} s)")
+    print(f"(total benchmark time {time.perf_counter() - t_start:.0f} s; load average "
+          f"{load_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, "
+          f"on {info['nproc']} CPUs)")
 
     if args.json:
         payload = {
