@@ -29,6 +29,8 @@ from .plan import Analysis, PlanError, ReviewPlan, load_plan
 from .select import AnalysisData, select
 
 STATE_FILE = ".carsynth-state.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 MEASURE_NAMES = {
     "OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference", "HR": "Hazard Ratio",
     "RATIO": "Ratio", "PR": "Proportion", "PLO": "Proportion", "PAS": "Proportion",
@@ -63,6 +65,7 @@ def write_atomic(path: Path, data: bytes) -> bool:
         return False
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -155,8 +158,16 @@ def compute(analysis: Analysis, data: AnalysisData) -> dict[str, Any]:
         if kind == "proportion":
             return effects.proportion([r.events for r in recs], [r.total for r in recs],
                                       pool_measure)
-        es = effects.ratio_from_ci([r.estimate for r in recs], [r.ci_lower for r in recs],
-                                   [r.ci_upper for r in recs], [r.ci_level for r in recs])
+        es = effects.ratio_from_ci([r.estimate for r in recs],
+                                   [r.ci_lower or np.nan for r in recs],
+                                   [r.ci_upper or np.nan for r in recs], [r.ci_level for r in recs])
+        for i, r in enumerate(recs):
+            if r.ci_lower is None:  # p-only: SE from the p-value
+                from_p = effects.ratio_from_p([r.estimate], [float(r.p)])
+                es.yi[i], es.vi[i] = from_p.yi[0], from_p.vi[0]
+                es.excluded.pop(i, None)
+                if not np.isfinite(from_p.vi[0]):
+                    es.excluded[i] = from_p.excluded[0]
         es.measure = "RATIO"
         return es
 
@@ -222,7 +233,7 @@ def _study_row(c, res, i, kind, measure, marks):
         bt = backtransform(res.measure, [yi, yi - z * math.sqrt(vi), yi + z * math.sqrt(vi)],
                            res.ni)
         est, lo, hi = (float(x) for x in bt)
-        if kind == "ratio":  # show the study's own reported numbers
+        if kind == "ratio" and r.ci_lower is not None:  # the study's own reported numbers
             est, lo, hi = r.estimate, r.ci_lower, r.ci_upper
     else:
         est = lo = hi = math.nan
@@ -568,8 +579,9 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
             rows[a.id] = prev["row"]
             skipped.append(a.id)
             continue
-        if not selected and prev is not None:
-            rows[a.id] = prev["row"]  # kept as it was; not rebuilt on request
+        if not selected:  # --only: other analyses keep whatever they had
+            if prev is not None:
+                rows[a.id] = prev["row"]
             skipped.append(a.id)
             continue
         todo.append((a, data, key))

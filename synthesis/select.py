@@ -109,7 +109,9 @@ def _matches(rec, a: Analysis, outcomes: set[str]) -> bool:
         if s.measure and rec.measure not in s.measure:
             return False
         if rec.ci_lower is None or rec.ci_upper is None:
-            return False
+            # without a CI the SE can still be recovered from an exact p-value
+            if rec.p is None or isinstance(rec.p, str) or rec.estimate == 1:
+                return False
         if s.adjusted == "only" and not rec.adjusted:
             return False
         if s.adjusted == "exclude" and rec.adjusted:
@@ -169,6 +171,9 @@ def select(analysis: Analysis, studies: list[tuple[Study, str]]) -> AnalysisData
                 c.subgroup = OUTCOME_LABELS.get(chosen.outcome, chosen.outcome.upper())
             if isinstance(chosen, RatioRecord):
                 c.footnotes.append(_adjustment_note(chosen))
+                if chosen.ci_lower is None:
+                    c.footnotes.append("no CI reported: SE recovered from the estimate and its "
+                                       "p-value (Cochrane Handbook §6.3.2)")
             if (analysis.select.exposure and getattr(chosen, "exposure", None)
                     and chosen.exposure != analysis.select.exposure[0]):
                 c.footnotes.append(_comparison_note(chosen))
