@@ -390,7 +390,7 @@ def bench_synthetic(tmp: Path, p_include: float) -> dict:
         raise RuntimeError("generated studies do not validate:\n" + "\n".join(map(str, errs)))
     warn_kinds: dict[str, int] = {}
     for m in rep["messages"]:
-        key = re.sub(r"\d+", "N", m["message"])[:70]
+        key = re.sub(r"\d+", "N", m["message"])[:120]
         warn_kinds[key] = warn_kinds.get(key, 0) + 1
 
     out = root / "output"
