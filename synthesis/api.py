@@ -49,7 +49,7 @@ def detect_layout(columns) -> str:
     """Which CSV layout a set of column names is; raises InputError naming what is missing."""
     cols = {str(c).strip() for c in columns}
     for name, needed in LAYOUTS.items():
-        if set(needed) <= cols:
+        if set(needed) - {"study"} <= cols:  # study labels are optional
             return name
     best = max(LAYOUTS.items(), key=lambda kv: len(set(kv[1]) & cols))
     missing = [c for c in best[1] if c not in cols]

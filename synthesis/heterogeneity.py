@@ -449,26 +449,22 @@ def bayes_random_effects(yi, vi, tau_prior_scale: float = 0.5,
     # a grid dense near 0, where half-normal priors put their mass
     u = np.linspace(0, 1, n_grid)
     tau = upper * u**2
-    log_post = []
-    means, variances = [], []
-    for t in tau:
-        w = 1 / (v + t * t)
-        if mu_prior is None:
-            prec = w.sum()
-            m = (w * y).sum() / prec
-            lp = 0.5 * np.log(w).sum() - 0.5 * np.log(prec) - 0.5 * (w * (y - m) ** 2).sum()
-        else:
-            m0, s0 = mu_prior
-            prec = w.sum() + 1 / s0**2
-            m = ((w * y).sum() + m0 / s0**2) / prec
-            # marginal likelihood with μ integrated against its normal prior
-            lp = (0.5 * np.log(w).sum() - 0.5 * np.log(prec) - 0.5 * np.log(s0**2)
-                  - 0.5 * ((w * (y - m) ** 2).sum() + (m - m0) ** 2 / s0**2))
-        lp += -0.5 * (t / tau_prior_scale) ** 2  # half-normal prior density on τ (up to a constant)
-        log_post.append(lp)
-        means.append(m)
-        variances.append(1 / prec)
-    log_post = np.array(log_post)
+    t2 = (tau * tau)[:, None]
+    w = 1 / (v[None, :] + t2)  # (grid, k)
+    if mu_prior is None:
+        prec = w.sum(1)
+        means = (w * y).sum(1) / prec
+        log_post = (0.5 * np.log(w).sum(1) - 0.5 * np.log(prec)
+                    - 0.5 * (w * (y - means[:, None]) ** 2).sum(1))
+    else:
+        m0, s0 = mu_prior
+        prec = w.sum(1) + 1 / s0**2
+        means = ((w * y).sum(1) + m0 / s0**2) / prec
+        # marginal likelihood with μ integrated against its normal prior
+        log_post = (0.5 * np.log(w).sum(1) - 0.5 * np.log(prec) - 0.5 * np.log(s0**2)
+                    - 0.5 * ((w * (y - means[:, None]) ** 2).sum(1) + (means - m0) ** 2 / s0**2))
+    log_post = log_post - 0.5 * (tau / tau_prior_scale) ** 2  # half-normal prior on τ
+    variances = 1 / prec
     dens = np.exp(log_post - log_post.max())
     # trapezoid weights on the τ grid (the grid is in τ, not in u)
     wts = np.zeros_like(tau)
@@ -477,7 +473,6 @@ def bayes_random_effects(yi, vi, tau_prior_scale: float = 0.5,
     wts[1:] += dt / 2
     mass = dens * wts
     mass /= mass.sum()
-    means, variances = np.array(means), np.array(variances)
 
     def mix_quantile(q, var_extra):
         sd = np.sqrt(variances + var_extra)
