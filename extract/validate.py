@@ -196,8 +196,6 @@ class _Checker:
             self.add(ERROR, ("population", "n_evaluable"),
                      f"more patients evaluable ({pop.n_evaluable}) than in the cohort ({cohort})")
         for i, g in enumerate(study.groups):
-            if g.exposure == "other":
-                pass
             if g.n is not None and cohort is not None and g.n > cohort:
                 self.add(ERROR, ("groups", i, "n"),
                          f"group size {g.n} exceeds the cohort size {cohort}")
@@ -396,15 +394,10 @@ class _Checker:
             return
         if q.source is not None:
             docs = [self.documents[q.source]] if q.source in self.documents else []
-            if not docs:
-                return  # missing source already warned about
         else:
-            if len(self.documents) < len(study.sources):
-                docs = list(self.documents.values())
-                if not docs:
-                    return
-            else:
-                docs = list(self.documents.values())
+            docs = list(self.documents.values())
+        if not docs:
+            return  # no readable source: already warned about
         for doc in docs:
             pages = doc.find(q.text)
             if pages:
@@ -631,8 +624,6 @@ def _explain(err: dict) -> str:
         if kind in ("int_type", "float_type") and isinstance(found, str) and _numeric_text(found):
             hint = " (remove the quotes around the number)"
         return f"expected {_TYPE_WORDS[kind]}; found {_found(found)}{hint}"
-    if kind == "literal_error" or kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{err['msg']}; found {_found(found)}"
     return f"{err['msg']}; found {_found(found)}"
 
 
@@ -694,7 +685,7 @@ def check_duplicates(files: list[FileResult]) -> None:
                 continue
             o = other.study
             assert o is not None
-            declared = {x.study for x in s.overlaps} | set()
+            declared = {x.study for x in s.overlaps}
             declared_back = {x.study for x in o.overlaps}
             if o.id in declared or s.id in declared_back or (o.id, what) in reported:
                 continue

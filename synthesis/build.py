@@ -91,7 +91,7 @@ def _key(analysis: Analysis, data: AnalysisData) -> str:
              "footnotes": c.footnotes}
             for c in data.contributions
         ],
-        "not_pooled": [np.__dict__ for np in data.not_pooled],
+        "not_pooled": [n.__dict__ for n in data.not_pooled],
     }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -120,7 +120,7 @@ def solve_q_gen(b: Batch, target: np.ndarray, active: np.ndarray,
     """Solve Q_gen(τ²) = target for τ² ≥ 0 where ``active`` (Q_gen(0) > target).
 
     Q_gen decreases monotonically in τ² towards 0, so the root is unique: it
-    is bracketed by doubling an upper limit, then found by Newton steps that
+    is bracketed by quadrupling an upper limit, then found by Newton steps that
     fall back to bisection whenever a step would leave the bracket.
     Returns (root, converged, iterations); inactive entries get 0.
     """

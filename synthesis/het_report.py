@@ -154,8 +154,7 @@ def analyse(a, data: AnalysisData, fitted: dict[str, Any], studies: dict[str, An
     if k >= 3 and settings.random:
         loo = het.leave_one_out(yi, vi, settings, labels)
         sec["leave_one_out"] = _records(loo)
-        inf = het.influence(yi, vi, settings.method if settings.method != "SJ" else "REML",
-                            study=labels)
+        inf = het.influence(yi, vi, settings.method, study=labels)
         sec["influence"] = _records(inf)
         sec["outliers"] = [r["study"] for r in sec["influence"] if r["outlier"]]
         sec["influential"] = [r["study"] for r in sec["influence"] if r["influential"]]
@@ -291,9 +290,14 @@ def _baujat_png(a, bj, labels) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(bj["q_contribution"], bj["influence"], color="0.2")
-    for x, y, lab in zip(bj["q_contribution"], bj["influence"], labels):
-        ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    qx, iy = bj["q_contribution"].to_numpy(), bj["influence"].to_numpy()
+    ax.scatter(qx, iy, color="0.2")
+    # name only the studies that stand out: labels of a crowded corner overlap
+    score = qx / max(qx.max(), 1e-300) + iy / max(iy.max(), 1e-300)
+    named = set(np.argsort(-score)[:5]) if len(labels) > 6 else set(range(len(labels)))
+    for i in sorted(named):
+        ax.annotate(labels[i], (qx[i], iy[i]), textcoords="offset points", xytext=(4, 4),
+                    fontsize=7)
     ax.set_xlabel("contribution to Q")
     ax.set_ylabel("influence on the pooled estimate")
     ax.set_title(f"Baujat plot: {a.title}", fontsize=9)

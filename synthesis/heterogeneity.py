@@ -94,6 +94,13 @@ def _tau2_mods(y, v, X, method: str, tol=1e-12, maxiter=1000) -> tuple[float, bo
     tau2_he = max(0.0, (rss - float(np.trace(P_ols @ np.diag(v)))) / (k - p))
     if method == "HE":
         return tau2_he, True
+    if method == "SJ":
+        # Sidik & Jonkman 2005 as metafor: τ₀² = var(y)(k−1)/k, then one weighted step
+        tau0 = float(np.var(y))
+        if tau0 <= 0:
+            return 0.0, True
+        P, _ = _p_matrix(X, 1 / (v + tau0))
+        return max(0.0, tau0 * float(y @ P @ y) / (k - p)), True
     if method == "DL":
         P, _ = _p_matrix(X, 1 / v)
         q = float(y @ P @ y)
@@ -125,7 +132,7 @@ def _tau2_mods(y, v, X, method: str, tol=1e-12, maxiter=1000) -> tuple[float, bo
         while q_gen(hi) > 0:
             hi *= 4
         return float(optimize.brentq(q_gen, 0.0, hi, xtol=tol, rtol=1e-15)), True
-    raise ValueError(f"meta-regression supports FE, DL, HE, REML, ML, PM, EB; got {method}")
+    raise ValueError(f"meta-regression supports FE, DL, HE, SJ, REML, ML, PM, EB; got {method}")
 
 
 def _fit_mixed(y, v, X, method: str, knha: bool) -> MixedFit:

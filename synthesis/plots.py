@@ -215,15 +215,12 @@ def forest_figure(spec: ForestSpec):
             _ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim, color="0.1", lw=2.2, caps=True)
     # favours labels under the axis, either side of the null line
     if spec.favours and spec.null_value is not None:
-        fy = -0.42 / axis_h
-        ax.text(spec.null_value, 0, "", transform=ax.get_xaxis_transform())
         left, right = spec.favours
         ax.annotate(left, xy=(spec.null_value, 0), xycoords=("data", "axes fraction"),
                     xytext=(-6, -26), textcoords="offset points", ha="right", va="top",
                     fontsize=8)
         ax.annotate(right, xy=(spec.null_value, 0), xycoords=("data", "axes fraction"),
                     xytext=(6, -26), textcoords="offset points", ha="left", va="top", fontsize=8)
-        del fy
     if spec.xlabel and not spec.favours:
         ax.set_xlabel(spec.xlabel, fontsize=8)
     # text under the plot
@@ -241,15 +238,14 @@ def _ci_line(ax, lo, hi, y, lo_lim, hi_lim, color="0.15", lw=1.0, caps=False):
     if caps:
         for x in (a, b):
             ax.plot([x, x], [y - 0.18, y + 0.18], color=color, lw=1.0, zorder=2)
-    if lo < lo_lim:
-        ax.annotate("", xy=(lo_lim, y), xytext=(lo_lim * (1.5 if ax.get_xscale() == "log" else 1)
-                                                 if ax.get_xscale() == "log"
-                                                 else lo_lim + 0.04 * (hi_lim - lo_lim), y),
-                    arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7))
+    log = ax.get_xscale() == "log"
+    arrow = dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7)
+    if lo < lo_lim:  # the arrow's tail sits a short way inside the axis
+        tail = lo_lim * 1.5 if log else lo_lim + 0.04 * (hi_lim - lo_lim)
+        ax.annotate("", xy=(lo_lim, y), xytext=(tail, y), arrowprops=arrow)
     if hi > hi_lim:
-        ax.annotate("", xy=(hi_lim, y), xytext=(hi_lim / 1.5 if ax.get_xscale() == "log"
-                                                 else hi_lim - 0.04 * (hi_lim - lo_lim), y),
-                    arrowprops=dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7))
+        tail = hi_lim / 1.5 if log else hi_lim - 0.04 * (hi_lim - lo_lim)
+        ax.annotate("", xy=(hi_lim, y), xytext=(tail, y), arrowprops=arrow)
 
 
 def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), writer=None) -> list:

@@ -143,3 +143,14 @@ def test_baujat_contributions_sum_to_q():
     q = (w * (yi - (w * yi).sum() / w.sum()) ** 2).sum()
     assert bj["q_contribution"].sum() == pytest.approx(q)
     assert math.isfinite(bj["influence"].max())
+
+
+@pytest.mark.parametrize("method", ["DL", "HE", "SJ", "REML", "ML", "PM"])
+def test_intercept_only_mixed_model_equals_the_batch_estimators(method):
+    """Influence refits use the matrix path; with no moderator it must give the batch τ²."""
+    from synthesis.estimators import Batch, estimate_tau2
+
+    y = np.array([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79])
+    v = np.array([0.33, 0.19, 0.42, 0.02, 0.05, 0.007])
+    ours = het._tau2_mods(y, v, np.ones((6, 1)), method)[0]
+    assert ours == pytest.approx(float(estimate_tau2(Batch(y, v), method).tau2[0]), rel=1e-9)
