@@ -215,7 +215,7 @@ def pool_batch(df: pd.DataFrame, method: str = "REML", hksj: bool = True,
     Y[sorted_codes, pos] = yi[order]
     V[sorted_codes, pos] = vi[order]
     mask = np.isfinite(Y) & np.isfinite(V) & (V > 0)
-    fit = fit_iv_batch(Y, V, mask, settings)
+    fit = fit_iv_batch(Y, V, mask, settings, weights=False)
     out = pd.DataFrame({key: fit[key] for key in PoolResult.BATCH_KEYS})
     out.insert(0, "analysis", list(names))
     out["method"] = settings.method

@@ -15,7 +15,8 @@ import numpy as np
 from scipy.stats import chi2, norm, t as t_dist
 
 from .effects import ZeroCellRule, binary
-from .estimators import DEFAULT_MAXITER, DEFAULT_TOL, TAU2_METHODS, Batch, estimate_tau2, tau2_qprofile_ci
+from .estimators import (DEFAULT_MAXITER, DEFAULT_TOL, TAU2_METHODS, Batch, blockwise,
+                         estimate_tau2, ksum, per_df, tau2_qprofile_ci)
 
 from .constants import ALL_METHODS, COMMON_METHODS, COUNT_METHODS, PI_TYPES  # noqa: F401
 
@@ -59,11 +60,36 @@ class PoolSettings:
         return "hksj-adhoc" if self.hksj_adhoc else "hksj"
 
 
+def _fit_sums(b: Batch, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every per-analysis sum the summary needs, in one pass over the studies.
+
+    Returns Σw, μ̂, Σw(y−μ̂)² with w = 1/(v + τ²), and Σw₀, Q = Σw₀(y−μ̂₀)²,
+    Σw₀² with the common-effect weights w₀ = 1/v.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = b.weights(tau2)
+        sw, swy = b.wsums(w)
+        mu = swy / sw
+        r = b.m * (b.y - mu)
+        w0 = b.weights(np.zeros(tau2.size))
+        sw0, swy0 = b.wsums(w0)
+        r0 = b.y - swy0 / np.where(sw0 > 0, sw0, 1)
+        terms = np.empty((w.shape[0], 3, w.shape[1]))
+        np.multiply(w, r, out=terms[:, 0])
+        terms[:, 0] *= r
+        np.multiply(w0, r0, out=terms[:, 1])
+        terms[:, 1] *= r0
+        np.multiply(w0, w0, out=terms[:, 2])
+        resid, q, sw0sq = ksum(terms)
+    return sw, mu, resid, sw0, q, sw0sq
+
+
 def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
-                 settings: PoolSettings) -> dict[str, np.ndarray]:
+                 settings: PoolSettings, weights: bool = True) -> dict[str, np.ndarray]:
     """Inverse-variance common- or random-effects fit of B meta-analyses at once.
 
-    Returns a dict of (B,) arrays (and ``weights``, (B, K) percentages).
+    Returns a dict of (B,) arrays, and ``weights`` ((B, K) percentages) unless
+    ``weights=False``.
     """
     b = Batch(y, v, mask)
     n = len(b.k)
@@ -77,10 +103,8 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
         converged = np.ones(n, dtype=bool)
         iters = np.zeros(n, dtype=int)
     tau2 = np.where(b.k >= 1, tau2, np.nan)
-    w = b.weights(np.nan_to_num(tau2))
-    sw = w.sum(1)
+    sw, mu, resid, sw0, q, sw0sq = blockwise(_fit_sums, b, np.nan_to_num(tau2))
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = (w * b.y).sum(1) / sw
         se = np.sqrt(1 / sw)
     df = np.full(n, np.nan)
     ci_type = settings.ci_type
@@ -88,7 +112,6 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
         # Hartung & Knapp 2001; Sidik & Jonkman 2002: scale the variance by
         # s² = Σw(y−μ̂)²/(k−1) and use t with k−1 df. The ad hoc variant
         # (Röver, Knapp & Friede 2015) never lets s² fall below 1.
-        resid = (w * (b.y - mu[:, None]) ** 2).sum(1)
         with np.errstate(divide="ignore", invalid="ignore"):
             s2 = np.where(resid <= np.finfo(float).eps, 0.0, resid / (kf - 1))
         if ci_type == "hksj-adhoc":
@@ -99,16 +122,14 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = mu / se
     use_t = np.isfinite(df)
-    crit = np.where(use_t, t_dist.isf(alpha / 2, np.where(use_t, df, 1.0)), norm.isf(alpha / 2))
+    crit = np.where(use_t, per_df(t_dist.isf, alpha / 2, np.where(use_t, df, 1.0)),
+                    norm.isf(alpha / 2))
     pval = np.where(use_t, 2 * t_dist.sf(np.abs(stat), np.where(use_t, df, 1.0)),
                     2 * norm.sf(np.abs(stat)))
     ci_lb, ci_ub = mu - crit * se, mu + crit * se
 
     # heterogeneity (Cochran 1954; Higgins & Thompson 2002)
-    w0 = b.weights(np.zeros(n))
-    sw0 = w0.sum(1)
-    mu0 = (w0 * b.y).sum(1) / np.where(sw0 > 0, sw0, 1)
-    q = np.maximum(0.0, (w0 * (b.y - mu0[:, None]) ** 2).sum(1))
+    q = np.maximum(0.0, q)
     q_df = np.maximum(kf - 1, 0)
     several = b.k > 1
     q = np.where(several, q, 0.0)
@@ -116,7 +137,7 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
     with np.errstate(divide="ignore", invalid="ignore"):
         i2_ht = np.where(several & (q > 0), np.maximum(0.0, 100 * (q - q_df) / q), 0.0)
         # "typical" within-study variance (Higgins & Thompson 2002, eq. 9)
-        tr_p = sw0 - (w0 * w0).sum(1) / sw0
+        tr_p = sw0 - sw0sq / sw0
         vt = np.where(several, q_df / tr_p, np.nan)
         i2_tau2 = np.where(several, 100 * tau2 / (vt + tau2), 0.0)
         h2 = np.where(several, tau2 / vt + 1, 1.0)
@@ -145,13 +166,17 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
             pdf = np.full(n, np.inf)
         ok = pdf >= 1
         pcrit = np.where(np.isinf(pdf), norm.isf(alpha / 2),
-                         t_dist.isf(alpha / 2, np.where(ok, pdf, 1.0)))
+                         per_df(t_dist.isf, alpha / 2, np.where(ok, pdf, 1.0)))
         half = pcrit * np.sqrt(tau2 + se**2)
         pi_lb = np.where(ok & several, mu - half, np.nan)
         pi_ub = np.where(ok & several, mu + half, np.nan)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.where(b.mask, 100 * w / sw[:, None], np.nan)
+    if weights:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = b.weights(np.nan_to_num(tau2))
+            pct = np.where(b.mask, 100 * w / sw, np.nan).T
+    else:
+        pct = np.full((n, 0), np.nan)
     empty = b.k == 0
     out = {
         "k": b.k, "estimate": mu, "se": se, "stat": stat, "df": df, "pval": pval,
@@ -159,7 +184,7 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
         "i2": i2_ht, "i2_tau2": i2_tau2, "i2_ci_lb": i2_lb, "i2_ci_ub": i2_ub,
         "h2": h2, "h2_ci_lb": h2_lb, "h2_ci_ub": h2_ub,
         "q": q, "q_df": q_df, "q_pval": q_pval, "pi_lb": pi_lb, "pi_ub": pi_ub,
-        "converged": converged, "iterations": iters, "weights": weights,
+        "converged": converged, "iterations": iters, "weights": pct,
     }
     for key, val in out.items():
         if key in ("k", "converged", "iterations"):
