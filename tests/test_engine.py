@@ -14,7 +14,7 @@ from scipy.stats import chi2
 import synthesis
 from synthesis import effects
 from synthesis.effects import ZeroCellRule
-from synthesis.estimators import Batch, tau2_qprofile_ci
+from synthesis.estimators import Batch, estimate_tau2, ksum, tau2_qprofile_ci
 from synthesis.models import PoolSettings, fit_iv_batch
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metafor"
@@ -124,6 +124,89 @@ def test_batch_with_unequal_k():
     b = synthesis.pool(pd.DataFrame({"study": range(5), "yi": df.yi[3:].values,
                                      "vi": df.vi[3:].values}), measure="GEN").to_dict()
     assert out.loc[1, "estimate"] == b["estimate"] and out.loc[1, "tau2"] == b["tau2"]
+
+
+def test_pairwise_sum_ignores_trailing_padding_and_batch_width():
+    """ksum must give the same bits for an analysis alone and padded inside a wider batch."""
+    rng = np.random.default_rng(11)
+    for k in range(1, 40):
+        x = rng.normal(size=(k, 1)) * 10.0 ** rng.integers(-8, 8, size=(k, 1))
+        alone = ksum(x)[0]
+        padded = ksum(np.vstack([x, np.zeros((13, 1))]))[0]
+        wide = ksum(np.hstack([x, rng.normal(size=(k, 6))]))[0]
+        assert alone == padded == wide, k
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "PM", "DL"])
+def test_batch_of_mixed_k_is_identical_to_single(method):
+    """Analyses of k = 2..24 padded to one batch give the single path's bits (k >= 8 included,
+    where numpy's own sum would change its summation order with the padding)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for a, k in enumerate(rng.integers(2, 25, size=30)):
+        v = rng.uniform(0.005, 0.3, k)
+        y = rng.normal(0.1, np.sqrt(0.05 + v))
+        rows += [{"analysis": f"a{a}", "yi": yi, "vi": vi} for yi, vi in zip(y, v)]
+    df = pd.DataFrame(rows)
+    batch = synthesis.pool_batch(df, method=method).set_index("analysis")
+    for name, part in df.groupby("analysis", sort=False):
+        single = synthesis.pool(part[["yi", "vi"]].reset_index(drop=True), measure="GEN",
+                                method=method).to_dict()
+        for key in ("estimate", "se", "tau2", "tau2_ci_lb", "tau2_ci_ub", "q", "pi_lb", "pi_ub"):
+            a, b = batch.loc[name, key], single[key]
+            assert (b is None and np.isnan(a)) or a == b, f"{method} {name} {key}"
+
+
+def _global_max_tau2(y, v, reml):
+    """Independent reference: the (restricted) log-likelihood maximised over a dense grid in
+    τ² ≥ 0, then refined by a bounded scalar search around the best grid point."""
+    from scipy.optimize import minimize_scalar
+
+    def loglik(t):
+        w = 1 / (v + t)
+        mu = (w * y).sum() / w.sum()
+        ll = -0.5 * np.log(v + t).sum() - 0.5 * (w * (y - mu) ** 2).sum()
+        return ll - 0.5 * np.log(w.sum()) if reml else ll
+
+    top = 10 * (np.ptp(y) ** 2 + v.max())
+    grid = np.concatenate([[0.0], np.geomspace(top * 1e-9, top, 3000)])
+    ll = np.array([loglik(t) for t in grid])
+    j = int(np.argmax(ll))
+    if j == 0:
+        return 0.0, loglik
+    res = minimize_scalar(lambda t: -loglik(t), bounds=(grid[j - 1], grid[min(j + 1, grid.size - 1)]),
+                          method="bounded", options={"xatol": 1e-14})
+    return float(res.x), loglik
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_reml_and_ml_reach_the_global_maximum(method):
+    rng = np.random.default_rng(8)
+    reml = method == "REML"
+    for k, tau2 in [(2, 0.0), (3, 0.01), (3, 0.3), (5, 0.05), (10, 0.09), (10, 1.0), (25, 0.02)]:
+        for _ in range(12):
+            v = rng.uniform(0.01, 0.2, k)
+            y = rng.normal(0.2, np.sqrt(tau2 + v))
+            fit = estimate_tau2(Batch(y[None], v[None]), method)
+            ours = float(fit.tau2[0])
+            ref, loglik = _global_max_tau2(y, v, reml)
+            assert fit.converged[0]
+            # the same maximum: equal log-likelihood, and τ² equal where the peak is not flat
+            assert loglik(ours) >= loglik(ref) - 1e-10
+            assert ours == pytest.approx(ref, rel=1e-5, abs=1e-7)
+
+
+def test_ml_finds_an_interior_maximum_above_a_local_one_at_zero():
+    """A data set whose ML likelihood falls at τ² = 0 (a local maximum there), dips, and
+    rises to a higher maximum at τ² ≈ 0.0205: the iteration alone would stop at 0."""
+    y = np.array([0.1325, 0.607, -0.2607, -0.2816, 0.1357, -0.203, -0.4018, 1.1268, 0.7571,
+                  -0.2449])
+    v = np.array([0.0301, 0.139, 0.1408, 0.152, 0.1003, 0.1293, 0.1511, 0.1969, 0.1405, 0.1938])
+    ref, loglik = _global_max_tau2(y, v, reml=False)
+    fit = estimate_tau2(Batch(y[None], v[None]), "ML")
+    assert ref == pytest.approx(0.0204689, abs=1e-6)
+    assert float(fit.tau2[0]) == pytest.approx(ref, rel=1e-7)
+    assert loglik(ref) > loglik(0.0)
 
 
 def test_qprofile_limits_solve_the_generalised_q_equation():
