@@ -116,7 +116,7 @@ def make_data() -> tuple[np.ndarray, np.ndarray]:
 
 def bench_batch(df: pd.DataFrame) -> dict:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    t, times, out = best_of(lambda: synthesis.pool_batch(df, method="REML", hksj=True, pi="hts"), 3)
+    t, times, out = best_of(lambda: synthesis.pool_batch(df, method="REML", hksj=True, pi="hts"), 7)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     synthesis.pool_batch(df, method="REML", hksj=True, pi="hts")
@@ -132,12 +132,12 @@ def bench_breakdown(df: pd.DataFrame, yi: np.ndarray, vi: np.ndarray) -> dict:
     """Where the batch time goes: other tau² methods, and the REML and Q-profile steps alone."""
     out: dict = {}
     for method in ("PM", "DL"):
-        out[f"batch_{method}"] = best_of(lambda: synthesis.pool_batch(df, method=method), 3)[0]
+        out[f"batch_{method}"] = best_of(lambda: synthesis.pool_batch(df, method=method), 5)[0]
     try:  # internals: only for the breakdown, skipped if they move
         from synthesis.estimators import Batch, tau2_qprofile_ci, tau2_reml
 
         b = Batch(yi, vi)
-        t, _, fit = best_of(lambda: tau2_reml(b), 3)
+        t, _, fit = best_of(lambda: tau2_reml(b), 7)
         out["reml_tau2_only"] = t
         it = np.asarray(fit.iterations)
         conv = np.asarray(fit.converged, dtype=bool)
@@ -147,7 +147,7 @@ def bench_breakdown(df: pd.DataFrame, yi: np.ndarray, vi: np.ndarray) -> dict:
             "max_converged": int(it[conv].max()) if conv.any() else None,
             "not_converged": int((~conv).sum()),
         }
-        out["qprofile_only"] = best_of(lambda: tau2_qprofile_ci(b), 3)[0]
+        out["qprofile_only"] = best_of(lambda: tau2_qprofile_ci(b), 7)[0]
     except Exception as exc:  # pragma: no cover - diagnostic only
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
@@ -162,7 +162,7 @@ def bench_statsmodels(yi: np.ndarray, vi: np.ndarray) -> dict:
         return None
 
     combine_effects(yi[0], vi[0], method_re="iterated")  # warm-up
-    t, times, _ = best_of(loop, 3)
+    t, times, _ = best_of(loop, 5)
     return {"seconds": t, "all_seconds": times, "n": N_STATSMODELS,
             "extrapolated_10000": t * N_SETS / N_STATSMODELS}
 
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                        "vi": vi.ravel()})
     synthesis.pool_batch(df.iloc[: 10 * K])  # warm-up: imports, scipy distributions
 
-    print("timing pool_batch on 10,000 analyses (best of 3) ...", flush=True)
+    print("timing pool_batch on 10,000 analyses (best of 7) ...", flush=True)
     batch = bench_batch(df)
     res = batch["result"]
     n_unconv = int((~res["converged"].astype(bool)).sum())
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     print("checking batch == single path on 20 analyses ...", flush=True)
     check = check_identical(res, yi, vi)
 
-    print("timing statsmodels combine_effects loop (1,000, best of 3) ...", flush=True)
+    print("timing statsmodels combine_effects loop (1,000, best of 5) ...", flush=True)
     sm = bench_statsmodels(yi, vi)
     print("timing synthesis.pool loop (200, best of 3) ...", flush=True)
     single = bench_single(yi, vi)
@@ -368,17 +368,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{'—' if ratio is None else f'{ratio:.1f}×'} |")
     print()
     print(f"Batch runs: {', '.join(fmt_s(x) for x in batch['all_seconds'])}; "
-          f"{n_unconv} of {N_SETS:,} analyses flagged `converged = False` (REML Fisher scoring).")
+          f"{n_unconv} of {N_SETS:,} analyses flagged `converged = False`.")
     print(f"Memory: tracemalloc peak during `pool_batch` {batch['tracemalloc_peak_mb']:.1f} MiB; "
           f"process peak RSS {batch['rss_peak_mb']:.0f} MiB after the batch runs "
           f"({batch['rss_before_mb']:.0f} MiB before them).")
     if "reml_tau2_only" in brk:
         ri = brk["reml_iterations"]
         print(f"Where the batch time goes: REML tau² alone {fmt_s(brk['reml_tau2_only'])} "
-              f"({ri['max']} Fisher-scoring sweeps over all 10,000 rows; per analysis median "
-              f"{ri['median']:.0f}, 99th percentile {ri['p99']:.0f}, slowest converged "
-              f"{ri['max_converged']}, {ri['not_converged']} stop at maxiter; "
-              f"{ri['sum']:,} row-iterations needed vs {ri['max'] * N_SETS:,} computed); "
+              f"(Newton iterations per analysis: median {ri['median']:.0f}, 99th percentile "
+              f"{ri['p99']:.0f}, most {ri['max_converged']}; {ri['not_converged']} stop at "
+              f"maxiter); "
               f"Q-profile tau² CI alone {fmt_s(brk['qprofile_only'])}.")
     elif "error" in brk:
         print(f"(breakdown skipped: {brk['error']})")

@@ -19,6 +19,10 @@ import numpy as np
 from .select import AnalysisData
 
 RATIO_MEASURES = ("OR", "RR", "HR", "RATIO")
+#: default half-normal scale of the τ prior: 0.5 on log ratios (weakly informative;
+#: Röver et al. 2021, Res Synth Methods 12:448-474), 1 on logits. Other scales (RD,
+#: raw or arcsine proportions) have no default: the user must choose one.
+DEFAULT_TAU_PRIOR_SCALE = {**{m: 0.5 for m in RATIO_MEASURES}, "PLO": 1.0}
 
 #: moderators read from the study files: name -> (kind, description)
 MODERATORS: dict[str, tuple[str, str]] = {
@@ -39,7 +43,7 @@ class HetOptions:
     moderators: tuple[str, ...] | None = None  # None: every moderator the data support
     common_tau2: bool = False
     allow_missing: bool = False
-    tau_prior_scale: float | None = None  # None: 0.5 for log ratios, 1.0 for logits
+    tau_prior_scale: float | None = None  # None: DEFAULT_TAU_PRIOR_SCALE for the measure
 
 
 class HetInputError(ValueError):
@@ -212,18 +216,22 @@ def analyse(a, data: AnalysisData, fitted: dict[str, Any], studies: dict[str, An
             if draw:
                 out.files[f"{a.id}/bubble_{name}.png"] = _bubble_png(a, mr, name)
     # Bayesian random effects: informative even with 2-3 studies
-    if k >= 1:
-        scale = options.tau_prior_scale or (0.5 if a.measure in RATIO_MEASURES else 1.0)
+    scale = options.tau_prior_scale or DEFAULT_TAU_PRIOR_SCALE.get(a.measure)
+    if k >= 1 and scale is None:
+        sec["bayes_note"] = (f"no Bayesian model: there is no default τ prior on the {a.measure} "
+                             f"scale; choose one with --tau-prior SCALE")
+    elif k >= 1:
         b = het.bayes_random_effects(yi, vi, tau_prior_scale=scale)
         bd = b.to_dict()
         from .effects import backtransform
 
         ni = main.ni[ok] if main.ni is not None else None
         m = main.measure
+        # medians and interval ends transform monotonically; means and sds do not
         bd["backtransformed"] = {
-            "mu_median": float(backtransform(m, [b.mu_median], ni)[0]),
-            "mu_ci": [float(x) for x in backtransform(m, list(b.mu_ci), ni)],
-            "pred_ci": [float(x) for x in backtransform(m, list(b.pred_ci), ni)],
+            p: {key: float(backtransform(m, [bd[p][key]], ni)[0])
+                for key in ("median", "lower", "upper")}
+            for p in ("mu", "theta")
         }
         sec["bayes"] = bd
     out.data = sec
@@ -343,13 +351,17 @@ def markdown(sections: list[dict[str, Any]], title: str) -> str:
         for note in d.get("moderator_notes", []):
             lines.append(f"- note: {note}")
         if "bayes" in d:
-            b = d["bayes"]["backtransformed"]
+            bayes = d["bayes"]
+            mu, theta = bayes["backtransformed"]["mu"], bayes["backtransformed"]["theta"]
+            tau = bayes["tau"]
             lines.append(
-                f"- Bayesian random effects ({d['bayes']['prior']['tau']} prior on τ, "
-                f"{d['bayes']['prior']['mu']} on μ): μ = {b['mu_median']:.3f} (95% CrI "
-                f"{b['mu_ci'][0]:.3f} to {b['mu_ci'][1]:.3f}); τ = {d['bayes']['tau_median']:.3f} "
-                f"(95% CrI {d['bayes']['tau_ci'][0]:.3f} to {d['bayes']['tau_ci'][1]:.3f}); "
-                f"new cohort {b['pred_ci'][0]:.3f} to {b['pred_ci'][1]:.3f}")
+                f"- Bayesian random effects ({bayes['prior']['tau']} prior on τ, "
+                f"{bayes['prior']['mu']} on μ): μ = {mu['median']:.3f} (95% CrI "
+                f"{mu['lower']:.3f} to {mu['upper']:.3f}); τ = {tau['median']:.3f} "
+                f"(95% CrI {tau['lower']:.3f} to {tau['upper']:.3f}); "
+                f"new cohort {theta['lower']:.3f} to {theta['upper']:.3f}")
+        if "bayes_note" in d:
+            lines.append(f"- {d['bayes_note']}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -442,6 +454,7 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="run a moderator on the studies that report it")
     p.add_argument("--tau-prior", type=float, metavar="SCALE",
-                   help="half-normal prior scale for τ (default 0.5 for log ratios, 1 for logits)")
+                   help="half-normal prior scale for τ (default 0.5 for log ratios, 1 for logits; "
+                        "other measures need it)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.set_defaults(func=run_cli)

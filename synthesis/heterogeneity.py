@@ -1,5 +1,5 @@
 """What to do with a fit when cohorts disagree: leave-one-out, influence, cumulative
-meta-analysis, subgroups, meta-regression, and a small-k Bayesian model.
+meta-analysis, subgroups, meta-regression, and (from synthesis.bayes) a small-k Bayesian model.
 
 Stateless numeric functions on yi/vi arrays, each returning a small result
 object with a ``summary``/``table`` DataFrame and ``to_dict()``. The formulas
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, optimize
+from scipy import optimize
 from scipy.stats import chi2, f as f_dist, norm, t as t_dist
 
+from .bayes import BayesPosterior, BayesPriors, bayes_random_effects  # noqa: F401
 from .models import PoolSettings, fit_iv_batch
 
 
@@ -395,131 +396,3 @@ def subgroups(yi, vi, groups, settings: PoolSettings, moderator: str = "subgroup
     qb = float((w * (est - mu) ** 2).sum())
     df = len(levels) - 1
     return SubgroupResult(moderator, tab, qb, df, float(chi2.sf(qb, df)) if df > 0 else 1.0, False)
-
-
-# --- Bayesian random effects by numerical integration --------------------------------
-
-
-@dataclass
-class BayesResult:
-    """Posterior summaries of the normal–normal hierarchical model."""
-
-    mu_median: float
-    mu_ci: tuple[float, float]
-    tau_median: float
-    tau_ci: tuple[float, float]
-    pred_median: float
-    pred_ci: tuple[float, float]
-    mu_mean: float
-    tau_prior_scale: float
-    mu_prior: tuple[float, float] | None
-    k: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "k": self.k, "mu_median": self.mu_median, "mu_ci": list(self.mu_ci),
-            "mu_mean": self.mu_mean, "tau_median": self.tau_median, "tau_ci": list(self.tau_ci),
-            "pred_median": self.pred_median, "pred_ci": list(self.pred_ci),
-            "prior": {"tau": f"half-normal(scale {self.tau_prior_scale:g})",
-                      "mu": "flat (improper uniform)" if self.mu_prior is None
-                      else f"normal(mean {self.mu_prior[0]:g}, sd {self.mu_prior[1]:g})"},
-        }
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        return pd.DataFrame([
-            {"parameter": "mu", "median": self.mu_median, "lower": self.mu_ci[0], "upper": self.mu_ci[1]},
-            {"parameter": "tau", "median": self.tau_median, "lower": self.tau_ci[0], "upper": self.tau_ci[1]},
-            {"parameter": "theta_new", "median": self.pred_median, "lower": self.pred_ci[0],
-             "upper": self.pred_ci[1]},
-        ])
-
-
-def bayes_random_effects(yi, vi, tau_prior_scale: float = 0.5,
-                         mu_prior: tuple[float, float] | None = None, level: float = 0.95,
-                         n_grid: int = 4001) -> BayesResult:
-    """Bayesian random-effects meta-analysis by deterministic integration over τ.
-
-    Model: yᵢ ~ N(θᵢ, vᵢ), θᵢ ~ N(μ, τ²); τ ~ half-normal(scale), μ flat or
-    normal. Given τ, μ has a normal conditional posterior, so the joint
-    posterior reduces to a one-dimensional marginal p(τ | y) (Röver 2020,
-    J Stat Softw 93(6), eqs. 4–8, the approach of R's bayesmeta). p(τ | y) is
-    evaluated on a fine grid over the bulk of the prior×likelihood and
-    integrated with the trapezoid rule; μ and a new study's θ are mixtures of
-    normals over that grid, whose quantiles are found by root finding.
-    """
-    y, v = np.asarray(yi, float), np.asarray(vi, float)
-    k = y.size
-    if k < 1:
-        raise ValueError("no studies")
-    upper = tau_prior_scale * 8 + 5 * math.sqrt(float(np.var(y)) + float(v.max()))
-    # a grid dense near 0, where half-normal priors put their mass
-    u = np.linspace(0, 1, n_grid)
-    tau = upper * u**2
-    t2 = (tau * tau)[:, None]
-    w = 1 / (v[None, :] + t2)  # (grid, k)
-    if mu_prior is None:
-        prec = w.sum(1)
-        means = (w * y).sum(1) / prec
-        log_post = (0.5 * np.log(w).sum(1) - 0.5 * np.log(prec)
-                    - 0.5 * (w * (y - means[:, None]) ** 2).sum(1))
-    else:
-        m0, s0 = mu_prior
-        prec = w.sum(1) + 1 / s0**2
-        means = ((w * y).sum(1) + m0 / s0**2) / prec
-        # marginal likelihood with μ integrated against its normal prior
-        log_post = (0.5 * np.log(w).sum(1) - 0.5 * np.log(prec) - 0.5 * np.log(s0**2)
-                    - 0.5 * ((w * (y - means[:, None]) ** 2).sum(1) + (means - m0) ** 2 / s0**2))
-    log_post = log_post - 0.5 * (tau / tau_prior_scale) ** 2  # half-normal prior on τ
-    variances = 1 / prec
-    dens = np.exp(log_post - log_post.max())
-    # trapezoid weights on the τ grid (the grid is in τ, not in u)
-    wts = np.zeros_like(tau)
-    dt = np.diff(tau)
-    wts[:-1] += dt / 2
-    wts[1:] += dt / 2
-    mass = dens * wts
-    mass /= mass.sum()
-
-    def mix_quantile(q, var_extra):
-        sd = np.sqrt(variances + var_extra)
-        f = lambda x: float((mass * norm.cdf((x - means) / sd)).sum()) - q  # noqa: E731
-        lo = float((means - 12 * sd).min())
-        hi = float((means + 12 * sd).max())
-        return float(optimize.brentq(f, lo, hi, xtol=1e-12))
-
-    cdf_tau = np.cumsum(mass)
-
-    def tau_quantile(q):
-        return float(np.interp(q, cdf_tau, tau))
-
-    a = (1 - level) / 2
-    return BayesResult(
-        mu_median=mix_quantile(0.5, 0.0), mu_ci=(mix_quantile(a, 0.0), mix_quantile(1 - a, 0.0)),
-        tau_median=tau_quantile(0.5), tau_ci=(tau_quantile(a), tau_quantile(1 - a)),
-        pred_median=mix_quantile(0.5, tau**2), pred_ci=(mix_quantile(a, tau**2),
-                                                        mix_quantile(1 - a, tau**2)),
-        mu_mean=float((mass * means).sum()), tau_prior_scale=tau_prior_scale,
-        mu_prior=mu_prior, k=k)
-
-
-def bayes_brute_force(yi, vi, tau_prior_scale=0.5, n_mu=801, n_tau=801):
-    """Reference for tests: the joint posterior on a 2-D (μ, τ) grid, no analytic step."""
-    y, v = np.asarray(yi, float), np.asarray(vi, float)
-    spread = 6 * math.sqrt(float(np.var(y)) + float(v.max())) + 2
-    mu = np.linspace(float(y.mean()) - spread, float(y.mean()) + spread, n_mu)
-    tau = np.linspace(0, tau_prior_scale * 8 + spread, n_tau)
-    M, T = np.meshgrid(mu, tau, indexing="ij")
-    s2 = v[None, None, :] + T[..., None] ** 2
-    ll = (-0.5 * np.log(s2) - 0.5 * (y[None, None, :] - M[..., None]) ** 2 / s2).sum(-1)
-    ll += -0.5 * (T / tau_prior_scale) ** 2
-    p = np.exp(ll - ll.max())
-    p_mu = integrate.trapezoid(p, tau, axis=1)
-    p_mu /= integrate.trapezoid(p_mu, mu)
-    cdf = np.concatenate([[0], np.cumsum((p_mu[1:] + p_mu[:-1]) / 2 * np.diff(mu))])
-    p_tau = integrate.trapezoid(p, mu, axis=0)
-    p_tau /= integrate.trapezoid(p_tau, tau)
-    cdf_t = np.concatenate([[0], np.cumsum((p_tau[1:] + p_tau[:-1]) / 2 * np.diff(tau))])
-    q = lambda c, x, p_: float(np.interp(p_, c, x))  # noqa: E731
-    return {"mu_median": q(cdf, mu, 0.5), "mu_lo": q(cdf, mu, 0.025), "mu_hi": q(cdf, mu, 0.975),
-            "tau_median": q(cdf_t, tau, 0.5)}

@@ -69,3 +69,22 @@ def test_readings_respect_k():
          "i2_ci_ub": 90.0, "pi_note": None}
     text = reading(d, {"pi_lb": 0.5, "pi_ub": 1.6}, "HR")
     assert "With only 3 studies" in text and "no to substantial" in text and "includes no effect" in text
+
+
+def test_bayesian_model_needs_a_prior_where_there_is_no_default(project, capsys):
+    """PLO has a default τ prior (half-normal(1)); PFT does not, so the report says so and
+    runs the model only when --tau-prior gives a scale."""
+    plan = project / "review.yaml"
+    plan.write_text(plan.read_text().replace(
+        "title: Incidence of CRS, any grade\n    select: {kind: proportion, outcome: [crs_any]}\n"
+        "    measure: PLO", "title: Incidence of CRS, any grade\n    select: {kind: proportion, "
+        "outcome: [crs_any]}\n    measure: PFT"))
+    assert cli.main(["heterogeneity", "crs_any_incidence", *_src()]) == 0
+    out = capsys.readouterr().out
+    assert "no Bayesian model: there is no default τ prior on the PFT scale" in out
+    data = json.loads((project / "output" / "crs_any_incidence" / "heterogeneity.json").read_text())
+    assert "bayes" not in data
+    assert cli.main(["heterogeneity", "crs_any_incidence", "--tau-prior", "0.2", *_src()]) == 0
+    data = json.loads((project / "output" / "crs_any_incidence" / "heterogeneity.json").read_text())
+    assert data["bayes"]["prior"]["tau"] == "half-normal(scale 0.2)"
+    assert data["bayes"]["mu"]["lower"] < data["bayes"]["mu"]["median"] < data["bayes"]["mu"]["upper"]

@@ -103,34 +103,6 @@ def test_common_tau2_subgroups_use_the_mixed_model_test():
     assert sg.common_tau2 and (sg.table["tau2"] == sg.table["tau2"].iloc[0]).all()
 
 
-@pytest.mark.parametrize("yi,vi", [
-    ([-0.36, -0.80], [0.04, 0.09]),                       # k = 2
-    ([0.1, 0.5, -0.2], [0.02, 0.05, 0.03]),               # k = 3
-    ([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79], [0.33, 0.19, 0.42, 0.02, 0.05, 0.007]),
-])
-def test_bayes_matches_brute_force_quadrature(yi, vi):
-    b = het.bayes_random_effects(yi, vi, tau_prior_scale=0.5)
-    ref = het.bayes_brute_force(yi, vi, tau_prior_scale=0.5)
-    assert b.mu_median == pytest.approx(ref["mu_median"], abs=2e-3)
-    assert b.mu_ci[0] == pytest.approx(ref["mu_lo"], abs=5e-3)
-    assert b.mu_ci[1] == pytest.approx(ref["mu_hi"], abs=5e-3)
-    assert b.tau_median == pytest.approx(ref["tau_median"], abs=5e-3)
-    assert b.pred_ci[0] < b.mu_ci[0] and b.pred_ci[1] > b.mu_ci[1]
-
-
-def test_bayes_with_no_heterogeneity_information_returns_the_prior_for_tau():
-    """With one study the data say nothing about τ: its posterior is the half-normal prior,
-    whose median is 0.5·Φ⁻¹(0.75) = 0.337 for scale 0.5."""
-    b = het.bayes_random_effects([0.2], [0.04], tau_prior_scale=0.5)
-    assert b.tau_median == pytest.approx(0.5 * 0.6744897501960817, abs=2e-3)
-
-
-def test_bayes_normal_prior_on_mu_shrinks_towards_it():
-    flat = het.bayes_random_effects([1.0, 1.2], [0.05, 0.05])
-    shrunk = het.bayes_random_effects([1.0, 1.2], [0.05, 0.05], mu_prior=(0.0, 0.5))
-    assert 0 < shrunk.mu_median < flat.mu_median
-
-
 def test_meta_regression_needs_more_studies_than_coefficients():
     with pytest.raises(ValueError, match="more studies than coefficients"):
         het.meta_regression([0.1, 0.2], [0.01, 0.02], np.array([[1, 0], [1, 1]]), ["a", "b"])
