@@ -206,42 +206,48 @@ def blockwise(fn, b: Batch, x: np.ndarray, blocks=None) -> tuple[np.ndarray, ...
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-class _Active:
-    """The rows of a batch that are still iterating.
+def _iterate_columns(b: Batch, run: np.ndarray, state: dict[str, np.ndarray], step,
+                     maxiter: int) -> None:
+    """Iterate ``step`` on the analyses ``run`` until each reports done; update ``state``.
 
-    Gathering their columns into a sub-batch costs more than a sweep, so the
-    sub-batch is gathered again only once the active rows have halved; until
-    then the whole sub-batch is computed and the finished columns are ignored.
-    Each column's arithmetic depends on that column alone, so the results do
-    not depend on which other rows are still running, nor on the blocks.
+    ``state`` maps names to full-length (B,) arrays; it must hold ``converged``
+    (bool) and ``iterations`` (int). ``step(sub_batch, blocks, local)`` gets
+    the per-column values of every state array for the columns being iterated
+    and returns (new values of some of them, done). Columns that are done
+    keep their values: each column's arithmetic depends on that column alone,
+    so a result does not depend on which other analyses are still running,
+    and batch and single paths agree bit for bit.
+
+    The columns are iterated in place, without gathering them each sweep.
+    Once half of them are done, the rest are gathered into a smaller
+    sub-batch, so a few slow columns do not keep the whole batch busy.
     """
-
-    def __init__(self, b: Batch, run: np.ndarray, x: np.ndarray):
-        self.b = b
-        self._gather(run, x)
-
-    def _gather(self, run: np.ndarray, x: np.ndarray) -> None:
-        self.run = run
-        self.sub = self.b.rows(run)
-        self.cols = np.arange(run.size)
-        self.x_sub = x[run].copy()
-        self.blocks = _blocks(self.sub)
-
-    def evaluate(self, fn, x_run: np.ndarray):
-        """``fn(sub_batch, x)`` at the active rows' values ``x_run``; outputs for the active rows."""
-        self.x_sub[self.cols] = x_run
-        out = blockwise(fn, self.sub, self.x_sub, self.blocks)
-        if self.cols.size == self.x_sub.size:
-            return out
-        return tuple(o[self.cols] for o in out)
-
-    def keep(self, still: np.ndarray, x: np.ndarray) -> None:
-        """Drop the rows that have finished (``still`` is False); ``x`` is the full current vector."""
-        self.run = self.run[still]
-        if 2 * self.run.size <= self.x_sub.size:
-            self._gather(self.run, x)
-        else:
-            self.cols = self.cols[still]
+    idx = run
+    local = {name: arr[idx] for name, arr in state.items()}
+    sub = b.rows(idx)
+    blocks = _blocks(sub)
+    active = np.ones(idx.size, dtype=bool)
+    for _ in range(maxiter):
+        if not active.any():
+            break
+        new, done = step(sub, blocks, local)
+        for name, val in new.items():
+            local[name] = np.where(active, val, local[name])
+        local["iterations"] = local["iterations"] + active
+        local["converged"] = local["converged"] | (active & done)
+        active &= ~done
+        n_active = int(active.sum())
+        if n_active and 2 * n_active <= active.size:
+            for name, arr in state.items():
+                arr[idx] = local[name]
+            keep = np.flatnonzero(active)
+            idx = idx[keep]
+            local = {name: val[keep] for name, val in local.items()}
+            sub = sub.rows(keep)
+            blocks = _blocks(sub)
+            active = np.ones(idx.size, dtype=bool)
+    for name, arr in state.items():
+        arr[idx] = local[name]
 
 
 def solve_q_gen(b: Batch, target: np.ndarray, active: np.ndarray,
@@ -259,35 +265,29 @@ def solve_q_gen(b: Batch, target: np.ndarray, active: np.ndarray,
     Returns (root, converged, iterations); inactive entries get 0.
     """
     n = len(b.k)
-    target = np.broadcast_to(np.asarray(target, dtype=float), (n,))
-    x = np.zeros(n)
-    lo = np.zeros(n)
-    hi = np.full(n, np.inf)
-    converged = ~np.asarray(active, dtype=bool)
-    iters = np.zeros(n, dtype=int)
-    act = _Active(b, np.flatnonzero(~converged), x)
-    for it in range(maxiter):
-        run = act.run
-        if run.size == 0:
-            break
-        xr, lr, hr, tr = x[run], lo[run], hi[run], target[run]
-        q, dq = act.evaluate(Batch.q_gen_and_slope, xr)
+    active = np.asarray(active, dtype=bool)
+    state = {"x": np.zeros(n), "lo": np.zeros(n), "hi": np.full(n, np.inf),
+             "target": np.broadcast_to(np.asarray(target, dtype=float), (n,)).copy(),
+             "converged": ~active, "iterations": np.zeros(n, dtype=int)}
+
+    def step(sub, blocks, L):
+        x, lo, hi = L["x"], L["lo"], L["hi"]
+        q, dq = blockwise(Batch.q_gen_and_slope, sub, x, blocks)
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = 1.0 / q - 1.0 / tr
-            newton = xr - g * q * q / -dq  # g' = −Q'/Q²
+            g = 1.0 / q - 1.0 / L["target"]
+            newton = x - g * q * q / -dq  # g' = −Q'/Q²
         below = g < 0  # Q_gen still above the target: the root lies to the right
-        lr = np.where(below, xr, lr)
-        hr = np.where(below, hr, xr)
-        ok = (newton >= lr) & (newton <= hr) & np.isfinite(newton)
-        fallback = np.where(np.isfinite(hr), 0.5 * (lr + hr), 2.0 * lr + 1.0)
+        lo = np.where(below, x, lo)
+        hi = np.where(below, hi, x)
+        ok = (newton >= lo) & (newton <= hi) & np.isfinite(newton)
+        fallback = np.where(np.isfinite(hi), 0.5 * (lo + hi), 2.0 * lo + 1.0)
         x_new = np.where(ok, newton, fallback)
-        change = np.abs(x_new - xr)
-        x[run], lo[run], hi[run] = x_new, lr, hr
-        iters[run] = it + 1
-        done = (change <= tol * np.maximum(1.0, x_new)) | (hr - lr <= tol * np.maximum(1.0, lr))
-        converged[run] = done
-        act.keep(~done, x)
-    return np.where(active, x, 0.0), converged, iters
+        done = ((np.abs(x_new - x) <= tol * np.maximum(1.0, x_new))
+                | (hi - lo <= tol * np.maximum(1.0, lo)))
+        return {"x": x_new, "lo": lo, "hi": hi}, done
+
+    _iterate_columns(b, np.flatnonzero(active), state, step, maxiter)
+    return np.where(active, state["x"], 0.0), state["converged"], state["iterations"]
 
 
 def tau2_pm(b: Batch, tol: float = DEFAULT_TOL, maxiter: int = DEFAULT_MAXITER) -> Tau2Fit:
@@ -443,22 +443,19 @@ def _newton_rows(b: Batch, run: np.ndarray, tau2, lo, hi, converged, iters, reml
 
     Returns, per row, the last τ² from which the iteration jumped to 0 (0 if none).
     """
-    jumped_from = np.zeros(len(b.k))
-    last_step = np.full(len(b.k), np.inf)
-    act = _Active(b, run, tau2)
+    n = len(b.k)
+    state = {"tau2": tau2, "lo": lo, "hi": hi, "converged": converged, "iterations": iters,
+             "jumped_from": np.zeros(n), "last_step": np.full(n, np.inf)}
     score_fn = _reml_score if reml else _ml_only_score
-    for it in range(maxiter):
-        run = act.run
-        if run.size == 0:
-            break
-        t = tau2[run]
-        score, observed, expected = act.evaluate(score_fn, t)
+
+    def step(sub, blocks, L):
+        t = L["tau2"]
+        score, observed, expected = blockwise(score_fn, sub, t, blocks)
         rising = score > 0
-        lr = np.where(rising, t, lo[run])
-        hr = np.where(rising, hi[run], t)
+        lr = np.where(rising, t, L["lo"])
+        hr = np.where(rising, L["hi"], t)
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(observed > 0, score / observed, score / expected)
-        new = t + step
+            new = t + np.where(observed > 0, score / observed, score / expected)
         # Try the boundary itself where the step would cross it, or where the
         # likelihood falls and is convex (the Fisher step would creep there):
         # at 0 the bracket closes if the score is negative, which is the
@@ -466,18 +463,17 @@ def _newton_rows(b: Batch, run: np.ndarray, tau2, lo, hi, converged, iters, reml
         to_zero = (lr == 0) & ((new <= 0) | (~rising & (observed <= 0)))
         new = np.where(to_zero, 0.0, new)
         bad = ~np.isfinite(new) | (new > hr) | ((new < lr) & ~to_zero)
-        bad |= ~to_zero & (np.abs(new - t) > 0.5 * last_step[run])
+        bad |= ~to_zero & (np.abs(new - t) > 0.5 * L["last_step"])
         bisect = bad & np.isfinite(hr)
         new = np.where(bisect, 0.5 * (lr + hr), np.where(np.isfinite(new), new, t))
         change = np.abs(new - t)
-        jumped_from[run] = np.where(to_zero & (t > 0), t, jumped_from[run])
-        tau2[run], lo[run], hi[run], last_step[run] = new, lr, hr, change
-        iters[run] += 1
         scale = tol * np.maximum(1.0, new)
         done = (change <= scale) | (hr - lr <= scale)  # hr − lr is inf while unbounded
-        converged[run] = done
-        act.keep(~done, tau2)
-    return jumped_from
+        return {"tau2": new, "lo": lr, "hi": hr, "last_step": change,
+                "jumped_from": np.where(to_zero & (t > 0), t, L["jumped_from"])}, done
+
+    _iterate_columns(b, run, state, step, maxiter)
+    return state["jumped_from"]
 
 
 def _maximise_directly(one: Batch, reml: bool, tol: float, maxiter: int) -> tuple[float, bool]:
