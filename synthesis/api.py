@@ -206,18 +206,23 @@ def pool_batch(df: pd.DataFrame, method: str = "REML", hksj: bool = True,
     n_an = len(names)
     counts = np.bincount(codes, minlength=n_an)
     kmax = int(counts.max()) if n_an else 0
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.arange(len(codes)) - starts[sorted_codes]
-    Y = np.full((n_an, kmax), np.nan)
-    V = np.full((n_an, kmax), np.nan)
-    Y[sorted_codes, pos] = yi[order]
-    V[sorted_codes, pos] = vi[order]
+    grouped = bool((codes[1:] >= codes[:-1]).all())  # each analysis' rows already together
+    if grouped and n_an and (counts == kmax).all():
+        Y, V = yi.reshape(n_an, kmax), vi.reshape(n_an, kmax)
+    else:
+        # one row per analysis, its studies in file order, padded with nan
+        order = np.arange(len(codes)) if grouped else np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        pos = np.arange(len(codes)) - starts[sorted_codes]
+        Y = np.full((n_an, kmax), np.nan)
+        V = np.full((n_an, kmax), np.nan)
+        Y[sorted_codes, pos] = yi[order]
+        V[sorted_codes, pos] = vi[order]
     mask = np.isfinite(Y) & np.isfinite(V) & (V > 0)
     fit = fit_iv_batch(Y, V, mask, settings, weights=False)
-    out = pd.DataFrame({key: fit[key] for key in PoolResult.BATCH_KEYS})
-    out.insert(0, "analysis", list(names))
+    out = pd.DataFrame({key: fit[key] for key in PoolResult.BATCH_KEYS}, copy=False)
+    out.insert(0, "analysis", names)
     out["method"] = settings.method
     out["ci_type"] = settings.ci_type
     return out

@@ -186,10 +186,10 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
         "q": q, "q_df": q_df, "q_pval": q_pval, "pi_lb": pi_lb, "pi_ub": pi_ub,
         "converged": converged, "iterations": iters, "weights": pct,
     }
-    for key, val in out.items():
-        if key in ("k", "converged", "iterations"):
-            continue
-        out[key] = np.where(empty[:, None] if val.ndim == 2 else empty, np.nan, val)
+    if empty.any():  # analyses with no usable study: every statistic is missing
+        for key, val in out.items():
+            if key not in ("k", "converged", "iterations"):
+                out[key] = np.where(empty[:, None] if val.ndim == 2 else empty, np.nan, val)
     return out
 
 
