@@ -167,6 +167,31 @@ def bench_statsmodels(yi: np.ndarray, vi: np.ndarray) -> dict:
             "extrapolated_10000": t * N_SETS / N_STATSMODELS}
 
 
+def bench_paired(df: pd.DataFrame, yi: np.ndarray, vi: np.ndarray, rounds: int = 9) -> dict:
+    """The batch and the statsmodels loop timed in alternation, round by round.
+
+    On a shared machine the speed drifts by a factor of two within minutes;
+    timing the two one right after the other, many times, puts both under the
+    same conditions. Each round's ratio is statsmodels (1,000 analyses, x10)
+    over the batch (10,000 analyses); the target is judged on the median.
+    """
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    batch_t, sm_t = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        synthesis.pool_batch(df, method="REML", hksj=True, pi="hts")
+        batch_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for i in range(N_STATSMODELS):
+            combine_effects(yi[i], vi[i], method_re="iterated")
+        sm_t.append((time.perf_counter() - t0) * N_SETS / N_STATSMODELS)
+    ratios = [s / b for s, b in zip(sm_t, batch_t)]
+    return {"batch_seconds": batch_t, "statsmodels_seconds_10000": sm_t, "ratios": ratios,
+            "median_ratio": float(np.median(ratios)), "min_ratio": float(min(ratios)),
+            "best_vs_best": min(sm_t) / min(batch_t)}
+
+
 def bench_single(yi: np.ndarray, vi: np.ndarray) -> dict:
     studies = [f"s{j + 1}" for j in range(K)]
     frames = [pd.DataFrame({"study": studies, "yi": yi[i], "vi": vi[i]}) for i in range(N_SINGLE)]
@@ -304,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print("timing statsmodels combine_effects loop (1,000, best of 5) ...", flush=True)
     sm = bench_statsmodels(yi, vi)
+    print("timing the batch and the statsmodels loop in alternation (9 rounds) ...", flush=True)
+    paired = bench_paired(df, yi, vi)
     print("timing synthesis.pool loop (200, best of 3) ...", flush=True)
     single = bench_single(yi, vi)
 
@@ -367,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | {timed} | {fmt_s(secs)} | "
               f"{'—' if ratio is None else f'{ratio:.1f}×'} |")
     print()
+    print(f"Paired rounds (batch, then the statsmodels loop ×10, in alternation): "
+          + "; ".join(f"{fmt_s(b)} vs {fmt_s(s)} = {r:.0f}×" for b, s, r in
+                      zip(paired["batch_seconds"], paired["statsmodels_seconds_10000"],
+                          paired["ratios"])) + ".")
     print(f"Batch runs: {', '.join(fmt_s(x) for x in batch['all_seconds'])}; "
           f"{n_unconv} of {N_SETS:,} analyses flagged `converged = False`.")
     print(f"Memory: tracemalloc peak during `pool_batch` {batch['tracemalloc_peak_mb']:.1f} MiB; "
@@ -403,8 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"| target | measured | met |")
     print("|---|---|---|")
-    print(f"| batch ≥ 50× faster than the statsmodels loop | {sm_ratio:.1f}× | "
-          f"{'yes' if sm_ratio >= 50 else 'NO'} |")
+    med = paired["median_ratio"]
+    print(f"| batch ≥ 50× faster than the statsmodels loop (median of {len(paired['ratios'])} "
+          f"paired rounds) | {med:.1f}× (rounds {min(paired['ratios']):.0f}–"
+          f"{max(paired['ratios']):.0f}×; separate best-of runs above: {sm_ratio:.1f}×) | "
+          f"{'yes' if med >= 50 else 'NO'} |")
     pm_ratio = sm["extrapolated_10000"] / brk["batch_PM"]
     print(f"| (not a target) PM batch vs the statsmodels PM loop, same estimator | {pm_ratio:.1f}× | — |")
     if metafor_default:
@@ -423,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": info,
             "batch": {k: v for k, v in batch.items() if k != "result"},
             "batch_not_converged": n_unconv, "breakdown": brk,
-            "statsmodels": sm, "single": single,
+            "statsmodels": sm, "paired": paired, "single": single,
             "metafor_stored": stored, "metafor_rerun": fresh,
             "cli": {"gen_1000": cli_gen, "binary_or_1000": cli_bin, "gen_10": cli_small},
             "identity_check": {"indices": check["indices"],

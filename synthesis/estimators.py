@@ -36,6 +36,9 @@ def per_df(quantile, p: float, df: np.ndarray) -> np.ndarray:
     quantile functions cost microseconds per element; the values are the
     same as calling ``quantile`` on the whole array.
     """
+    df = np.asarray(df)
+    if df.size and (df == df.flat[0]).all():  # the usual batch: one k for all
+        return np.full(df.shape, quantile(p, df.flat[0]))
     values, inverse = np.unique(df, return_inverse=True)
     return quantile(p, values)[inverse.reshape(np.shape(df))]
 
@@ -142,15 +145,24 @@ class Batch:
         return q, -slope
 
 
+def _dl_sums(b: Batch, zero: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Q, Σw, Σw²) with the common-effect weights w = 1/v."""
+    w = b.weights(zero)
+    sw, swy = b.wsums(w)
+    r = b.y - swy / sw
+    terms = np.empty((w.shape[0], 2) + w.shape[1:])
+    np.multiply(w, r, out=terms[:, 0])
+    terms[:, 0] *= r
+    np.multiply(w, w, out=terms[:, 1])
+    q, sw2 = ksum(terms)
+    return q, sw, sw2
+
+
 def tau2_dl(b: Batch) -> Tau2Fit:
     """DerSimonian–Laird: τ² = max(0, (Q − (k−1)) / (Σw − Σw²/Σw)), w = 1/v."""
-    zero = np.zeros(len(b.k))
-    w = b.weights(zero)
-    sw = ksum(w)
-    q = b.q_gen(zero)
-    c = sw - ksum(w * w) / sw
     with np.errstate(divide="ignore", invalid="ignore"):
-        tau2 = np.where(b.k > 1, (q - (b.k - 1)) / c, 0.0)
+        q, sw, sw2 = blockwise(_dl_sums, b, np.zeros(len(b.k)))
+        tau2 = np.where(b.k > 1, (q - (b.k - 1)) / (sw - sw2 / sw), 0.0)
     return _done(np.maximum(0.0, np.nan_to_num(tau2)), b)
 
 
@@ -373,8 +385,8 @@ def _newton_ml(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
         tau2[i], converged[i] = _maximise_directly(b.rows(np.array([i])), reml, tol, maxiter)
     tau2 = np.where(b.k > 1, tau2, 0.0)
     # metafor's check that the fit is not worse than τ² = 0 (a local maximum)
-    ll = _loglik(b, tau2, reml)
-    ll0 = _loglik(b, np.zeros(n), reml)
+    ll = blockwise(lambda sub, t: (_loglik(sub, t, reml),), b, tau2)[0]
+    ll0 = blockwise(lambda sub, t: (_loglik(sub, t, reml),), b, np.zeros(n))[0]
     stuck = converged & (tau2 > 0) & (ll0 - ll > 1e-10)
     tau2 = np.where(stuck, 0.0, tau2)
     return Tau2Fit(tau2, converged, iters)
@@ -557,7 +569,8 @@ def tau2_qprofile_ci(b: Batch, level: float = 0.95, tol: float = DEFAULT_TOL,
     dfv = np.where(valid, df, 1.0)
     crit_hi = per_df(chi2.isf, alpha / 2, dfv)  # for the lower limit
     crit_lo = per_df(chi2.ppf, alpha / 2, dfv)  # for the upper limit
-    q0 = b.q_gen(np.zeros(n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q0 = blockwise(_dl_sums, b, np.zeros(n))[0]
     lb, c1, _ = solve_q_gen(b, crit_hi, valid & (q0 > crit_hi), tol, maxiter)
     ub, c2, _ = solve_q_gen(b, crit_lo, valid & (q0 > crit_lo), tol, maxiter)
     lb = np.where(valid, lb, np.nan)
