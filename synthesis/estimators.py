@@ -197,14 +197,15 @@ def _done(tau2: np.ndarray, b: Batch) -> Tau2Fit:
     return Tau2Fit(tau2, np.ones(n, dtype=bool), np.zeros(n, dtype=int))
 
 
-# Columns per block when a sweep is evaluated: large temporaries make every
-# sweep page-fault fresh memory from the allocator, and blocks of about this
-# many analyses (of k ≈ 10) stay fast. See docs/performance.md.
+# Array elements (studies × analyses) per block when a sweep is evaluated:
+# large temporaries fall out of the cache and make every sweep page-fault
+# fresh memory from the allocator; blocks of this size (about 3,000 analyses
+# of k = 10) measured fastest. See docs/performance.md.
 _BLOCK_ELEMENTS = 32768
 
 
-def _blocks(b: Batch) -> list[tuple[slice, Batch]]:
-    width = max(1, _BLOCK_ELEMENTS // max(1, b.y.shape[0]))
+def _blocks(b: Batch, elements: int = _BLOCK_ELEMENTS) -> list[tuple[slice, Batch]]:
+    width = max(1, elements // max(1, b.y.shape[0]))
     return [(slice(a, a + width), b.columns(slice(a, a + width)))
             for a in range(0, b.k.size, width)]
 
@@ -219,7 +220,7 @@ def blockwise(fn, b: Batch, x: np.ndarray, blocks=None) -> tuple[np.ndarray, ...
 
 
 def _iterate_columns(b: Batch, run: np.ndarray, state: dict[str, np.ndarray], step,
-                     maxiter: int) -> None:
+                     maxiter: int, block_elements: int = _BLOCK_ELEMENTS) -> None:
     """Iterate ``step`` on the analyses ``run`` until each reports done; update ``state``.
 
     ``state`` maps names to full-length (B,) arrays; it must hold ``converged``
@@ -237,7 +238,7 @@ def _iterate_columns(b: Batch, run: np.ndarray, state: dict[str, np.ndarray], st
     idx = run
     local = {name: arr[idx] for name, arr in state.items()}
     sub = b.rows(idx)
-    blocks = _blocks(sub)
+    blocks = _blocks(sub, block_elements)
     active = np.ones(idx.size, dtype=bool)
     for _ in range(maxiter):
         if not active.any():
@@ -256,7 +257,7 @@ def _iterate_columns(b: Batch, run: np.ndarray, state: dict[str, np.ndarray], st
             idx = idx[keep]
             local = {name: val[keep] for name, val in local.items()}
             sub = sub.rows(keep)
-            blocks = _blocks(sub)
+            blocks = _blocks(sub, block_elements)
             active = np.ones(idx.size, dtype=bool)
     for name, arr in state.items():
         arr[idx] = local[name]
@@ -484,7 +485,8 @@ def _newton_rows(b: Batch, run: np.ndarray, tau2, lo, hi, converged, iters, reml
         return {"tau2": new, "lo": lr, "hi": hr, "last_step": change,
                 "jumped_from": np.where(to_zero & (t > 0), t, L["jumped_from"])}, done
 
-    _iterate_columns(b, run, state, step, maxiter)
+    # the score stacks five sums per study, so its blocks are half as wide
+    _iterate_columns(b, run, state, step, maxiter, _BLOCK_ELEMENTS // 2)
     return state["jumped_from"]
 
 
