@@ -7,9 +7,11 @@ one, so the single and batch paths are the same code and give identical
 numbers.
 
 All estimators are truncated at 0. The iterative ones (ML, REML, EB, PM and
-the Q-profile limits) are solved to an absolute tolerance of ``tol`` (default
-1e-12, below metafor's 1e-5 default), and report non-convergence instead of
-returning an unconverged value silently.
+the Q-profile limits) stop when a step changes τ² by less than ``tol``
+(default 1e-10, relative above τ² = 1; metafor's default is 1e-5), and report
+non-convergence instead of returning an unconverged value silently. The steps
+are Newton steps, whose remaining error is of the order of the square of the
+last step, so the results agree with a 1e-13 criterion to about 1e-15.
 
 Sources: DerSimonian & Laird 1986; Hedges 1983 (HE); Sidik & Jonkman 2005
 (SJ); Paule & Mandel 1982 (PM); Morris 1983 (EB); Viechtbauer 2005 (ML and
@@ -25,7 +27,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from .constants import TAU2_METHODS
-DEFAULT_TOL = 1e-12
+DEFAULT_TOL = 1e-10
 DEFAULT_MAXITER = 1000
 
 

@@ -209,6 +209,19 @@ def test_ml_finds_an_interior_maximum_above_a_local_one_at_zero():
     assert loglik(ref) > loglik(0.0)
 
 
+@pytest.mark.parametrize("method", ["REML", "ML", "PM"])
+def test_default_tolerance_gives_the_converged_value(method):
+    """Iterations stop at a step below 1e-10; the value equals a 1e-13 solution to ~1e-15."""
+    y, v = _random_batch(seed=12, n=400, k=6)
+    b = Batch(y, v)
+    loose, tight = estimate_tau2(b, method), estimate_tau2(b, method, tol=1e-13)
+    assert loose.converged.all() and tight.converged.all()
+    np.testing.assert_allclose(loose.tau2, tight.tau2, rtol=0, atol=1e-14)
+    lb, ub, _ = tau2_qprofile_ci(b)
+    lb_t, ub_t, _ = tau2_qprofile_ci(b, tol=1e-13)
+    np.testing.assert_allclose(np.c_[lb, ub], np.c_[lb_t, ub_t], rtol=1e-14, atol=1e-14)
+
+
 def test_qprofile_limits_solve_the_generalised_q_equation():
     y, v = _random_batch(seed=5, n=20, k=9)
     b = Batch(y, v)
