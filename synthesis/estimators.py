@@ -147,23 +147,38 @@ class Batch:
         return q, -slope
 
 
-def _dl_sums(b: Batch, zero: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Q, Σw, Σw²) with the common-effect weights w = 1/v."""
+def _common_effect_sums(b: Batch, zero: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(Q, Σw, Σw², Σ log v) with the common-effect weights w = 1/v."""
     w = b.weights(zero)
     sw, swy = b.wsums(w)
     r = b.y - swy / sw
-    terms = np.empty((w.shape[0], 2) + w.shape[1:])
+    terms = np.empty((w.shape[0], 3) + w.shape[1:])
     np.multiply(w, r, out=terms[:, 0])
     terms[:, 0] *= r
     np.multiply(w, w, out=terms[:, 1])
-    q, sw2 = ksum(terms)
-    return q, sw, sw2
+    np.log(b.v, out=terms[:, 2])  # padded slots hold v = 1: log 0
+    q, sw2, slogv = ksum(terms)
+    return q, sw, sw2, slogv
+
+
+def common_effect_sums(b: Batch) -> tuple[np.ndarray, ...]:
+    """(Q, Σw, Σw², Σ log v) at τ² = 0, computed once per batch.
+
+    DL, the Q-profile interval, the likelihood check of ML/REML and the
+    summary all start from these; the cache saves a pass over the data each.
+    """
+    cached = getattr(b, "_ce_sums", None)
+    if cached is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cached = blockwise(_common_effect_sums, b, np.zeros(len(b.k)))
+        b._ce_sums = cached
+    return cached
 
 
 def tau2_dl(b: Batch) -> Tau2Fit:
     """DerSimonian–Laird: τ² = max(0, (Q − (k−1)) / (Σw − Σw²/Σw)), w = 1/v."""
+    q, sw, sw2, _ = common_effect_sums(b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q, sw, sw2 = blockwise(_dl_sums, b, np.zeros(len(b.k)))
         tau2 = np.where(b.k > 1, (q - (b.k - 1)) / (sw - sw2 / sw), 0.0)
     return _done(np.maximum(0.0, np.nan_to_num(tau2)), b)
 
@@ -389,7 +404,7 @@ def _newton_ml(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
     tau2 = np.where(b.k > 1, tau2, 0.0)
     # metafor's check that the fit is not worse than τ² = 0 (a local maximum)
     ll = blockwise(lambda sub, t: (_loglik(sub, t, reml),), b, tau2)[0]
-    ll0 = blockwise(lambda sub, t: (_loglik(sub, t, reml),), b, np.zeros(n))[0]
+    ll0 = _loglik_at_zero(b, reml)
     stuck = converged & (tau2 > 0) & (ll0 - ll > 1e-10)
     tau2 = np.where(stuck, 0.0, tau2)
     return Tau2Fit(tau2, converged, iters)
@@ -527,6 +542,16 @@ def _loglik(b: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
     return -0.5 * k * np.log(2 * np.pi) - 0.5 * logdet - 0.5 * rss
 
 
+def _loglik_at_zero(b: Batch, reml: bool) -> np.ndarray:
+    """:func:`_loglik` at τ² = 0, from the cached common-effect sums."""
+    q, sw, _, slogv = common_effect_sums(b)
+    k = b.k.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if reml:
+            return -0.5 * (k - 1) * np.log(2 * np.pi) - 0.5 * slogv - 0.5 * np.log(sw) - 0.5 * q
+        return -0.5 * k * np.log(2 * np.pi) - 0.5 * slogv - 0.5 * q
+
+
 def tau2_ml(b: Batch, tol: float = DEFAULT_TOL, maxiter: int = DEFAULT_MAXITER) -> Tau2Fit:
     """Maximum likelihood (Hardy & Thompson 1996), by safeguarded Newton iteration."""
     return _newton_ml(b, reml=False, tol=tol, maxiter=maxiter)
@@ -573,8 +598,7 @@ def tau2_qprofile_ci(b: Batch, level: float = 0.95, tol: float = DEFAULT_TOL,
     dfv = np.where(valid, df, 1.0)
     crit_hi = per_df(chi2.isf, alpha / 2, dfv)  # for the lower limit
     crit_lo = per_df(chi2.ppf, alpha / 2, dfv)  # for the upper limit
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q0 = blockwise(_dl_sums, b, np.zeros(n))[0]
+    q0 = common_effect_sums(b)[0]
     lb, c1, _ = solve_q_gen(b, crit_hi, valid & (q0 > crit_hi), tol, maxiter)
     ub, c2, _ = solve_q_gen(b, crit_lo, valid & (q0 > crit_lo), tol, maxiter)
     lb = np.where(valid, lb, np.nan)

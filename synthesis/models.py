@@ -16,7 +16,7 @@ from scipy.stats import chi2, norm, t as t_dist
 
 from .effects import ZeroCellRule, binary
 from .estimators import (DEFAULT_MAXITER, DEFAULT_TOL, TAU2_METHODS, Batch, blockwise,
-                         estimate_tau2, ksum, per_df, tau2_qprofile_ci)
+                         common_effect_sums, estimate_tau2, ksum, per_df, tau2_qprofile_ci)
 
 from .constants import ALL_METHODS, COMMON_METHODS, COUNT_METHODS, PI_TYPES  # noqa: F401
 
@@ -61,27 +61,13 @@ class PoolSettings:
 
 
 def _fit_sums(b: Batch, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Every per-analysis sum the summary needs, in one pass over the studies.
-
-    Returns Σw, μ̂, Σw(y−μ̂)² with w = 1/(v + τ²), and Σw₀, Q = Σw₀(y−μ̂₀)²,
-    Σw₀² with the common-effect weights w₀ = 1/v.
-    """
+    """Σw, μ̂ and Σw(y−μ̂)² with w = 1/(v + τ²), in one pass over the studies."""
     with np.errstate(divide="ignore", invalid="ignore"):
         w = b.weights(tau2)
         sw, swy = b.wsums(w)
         mu = swy / sw
         r = b.m * (b.y - mu)
-        w0 = b.weights(np.zeros(tau2.size))
-        sw0, swy0 = b.wsums(w0)
-        r0 = b.y - swy0 / np.where(sw0 > 0, sw0, 1)
-        terms = np.empty((w.shape[0], 3, w.shape[1]))
-        np.multiply(w, r, out=terms[:, 0])
-        terms[:, 0] *= r
-        np.multiply(w0, r0, out=terms[:, 1])
-        terms[:, 1] *= r0
-        np.multiply(w0, w0, out=terms[:, 2])
-        resid, q, sw0sq = ksum(terms)
-    return sw, mu, resid, sw0, q, sw0sq
+        return sw, mu, ksum(w * r * r)
 
 
 def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
@@ -103,7 +89,8 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
         converged = np.ones(n, dtype=bool)
         iters = np.zeros(n, dtype=int)
     tau2 = np.where(b.k >= 1, tau2, np.nan)
-    sw, mu, resid, sw0, q, sw0sq = blockwise(_fit_sums, b, np.nan_to_num(tau2))
+    sw, mu, resid = blockwise(_fit_sums, b, np.nan_to_num(tau2))
+    q, sw0, sw0sq, _ = common_effect_sums(b)
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(1 / sw)
     df = np.full(n, np.nan)
