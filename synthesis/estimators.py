@@ -252,22 +252,33 @@ def _iterate_columns(b: Batch, run: np.ndarray, state: dict[str, np.ndarray], st
     Once half of them are done, the rest are gathered into a smaller
     sub-batch, so a few slow columns do not keep the whole batch busy.
     """
-    idx = run
-    local = {name: arr[idx] for name, arr in state.items()}
-    sub = b.rows(idx)
+    n = len(b.k)
+    if 2 * run.size > n:
+        # most analyses iterate: sweep the batch as it is (a gather costs about a sweep)
+        idx = np.arange(n)
+        local = {name: arr.copy() for name, arr in state.items()}
+        sub = b
+        active = np.zeros(n, dtype=bool)
+        active[run] = True
+    else:
+        idx = run
+        local = {name: arr[idx] for name, arr in state.items()}
+        sub = b.rows(idx)
+        active = np.ones(idx.size, dtype=bool)
     blocks = _blocks(sub, block_elements)
-    active = np.ones(idx.size, dtype=bool)
     for _ in range(maxiter):
         if not active.any():
             break
-        new, done = step(sub, blocks, local)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # columns not iterating (k < 2, or done) may divide by zero; they are frozen below
+            new, done = step(sub, blocks, local)
         for name, val in new.items():
             local[name] = np.where(active, val, local[name])
         local["iterations"] = local["iterations"] + active
         local["converged"] = local["converged"] | (active & done)
         active &= ~done
         n_active = int(active.sum())
-        if n_active and 2 * n_active <= active.size:
+        if n_active and 2 * n_active < active.size:
             for name, arr in state.items():
                 arr[idx] = local[name]
             keep = np.flatnonzero(active)
@@ -323,7 +334,7 @@ def solve_q_gen(b: Batch, target: np.ndarray, active: np.ndarray,
 def tau2_pm(b: Batch, tol: float = DEFAULT_TOL, maxiter: int = DEFAULT_MAXITER) -> Tau2Fit:
     """Paule–Mandel (1982): the τ² at which Q_gen(τ²) = k − 1; 0 when Q_gen(0) < k − 1."""
     target = (b.k - 1).astype(float)
-    active = (b.k > 1) & (b.q_gen(np.zeros(len(b.k))) > target)
+    active = (b.k > 1) & (common_effect_sums(b)[0] > target)
     root, conv, iters = solve_q_gen(b, target, active, tol, maxiter)
     return Tau2Fit(root, conv, iters)
 
@@ -403,7 +414,8 @@ def _newton_ml(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
         tau2[i], converged[i] = _maximise_directly(b.rows(np.array([i])), reml, tol, maxiter)
     tau2 = np.where(b.k > 1, tau2, 0.0)
     # metafor's check that the fit is not worse than τ² = 0 (a local maximum)
-    ll = blockwise(lambda sub, t: (_loglik(sub, t, reml),), b, tau2)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):  # k = 0 analyses give nan, unused
+        ll = blockwise(lambda sub, t: (_loglik(sub, t, reml),), b, tau2)[0]
     ll0 = _loglik_at_zero(b, reml)
     stuck = converged & (tau2 > 0) & (ll0 - ll > 1e-10)
     tau2 = np.where(stuck, 0.0, tau2)

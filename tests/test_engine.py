@@ -317,3 +317,18 @@ def test_result_object_contract():
     assert sum(d["weights"]) == pytest.approx(100)
     assert list(res.summary.columns[:3]) == ["k", "measure", "method"]
     assert len(res.summary) == 1 and len(res.studies) == 3
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "PM", "EB", "DL", "SJ", "HE", "FE"])
+def test_batch_with_empty_and_single_study_analyses_raises_no_numpy_warnings(method):
+    import warnings
+
+    rows = [{"analysis": "one", "yi": 0.2, "vi": 0.02}]
+    rows += [{"analysis": "five", "yi": 0.1 * j, "vi": 0.02 + 0.01 * j} for j in range(5)]
+    rows += [{"analysis": "none usable", "yi": 0.3, "vi": 0.0}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = synthesis.pool_batch(pd.DataFrame(rows), method=method).set_index("analysis")
+    assert out.loc["one", "k"] == 1 and out.loc["one", "estimate"] == 0.2
+    assert out.loc["none usable", "k"] == 0 and np.isnan(out.loc["none usable", "estimate"])
+    assert out.loc["five", "k"] == 5 and np.isfinite(out.loc["five", "estimate"])
