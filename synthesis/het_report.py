@@ -437,7 +437,8 @@ def run_cli(args) -> int:
             {"title": plan.title, "analyses": {a.id: s["data"] for a, s in zip(chosen, sections)}})
     for rel, data in sorted(files.items()):
         write_atomic(out_dir / rel, data)
-    print(f"carsynth heterogeneity: {len(files)} files under {out_dir}", file=sys.stderr)
+    print(f"carsynth heterogeneity: {len(files)} file{'' if len(files) == 1 else 's'} written "
+          f"under {out_dir}", file=sys.stderr)
     return 0
 
 
