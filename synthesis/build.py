@@ -140,7 +140,7 @@ def compute(analysis: Analysis, data: AnalysisData) -> dict[str, Any]:
 
     from . import effects
     from .api import pool_effects
-    from .models import PoolSettings, mantel_haenszel
+    from .models import PoolSettings
 
     a = analysis
     contribs = data.contributions

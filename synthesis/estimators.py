@@ -603,7 +603,6 @@ def tau2_qprofile_ci(b: Batch, level: float = 0.95, tol: float = DEFAULT_TOL,
     a limit is 0 when Q_gen(0) already falls below its quantile.
     Returns (lower, upper, converged); nan where k < 2.
     """
-    n = len(b.k)
     df = (b.k - 1).astype(float)
     alpha = 1 - level
     valid = b.k > 1
