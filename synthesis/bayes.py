@@ -302,31 +302,6 @@ class BayesPosterior:
         ax.set_ylim(bottom=0)
         return ax
 
-    # names kept from the first version of this result, used by the heterogeneity report
-    @property
-    def mu_median(self) -> float:
-        return self.median("mu")
-
-    @property
-    def mu_ci(self) -> tuple[float, float]:
-        return self.interval("mu")
-
-    @property
-    def tau_median(self) -> float:
-        return self.median("tau")
-
-    @property
-    def tau_ci(self) -> tuple[float, float]:
-        return self.interval("tau")
-
-    @property
-    def pred_median(self) -> float:
-        return self.median("theta")
-
-    @property
-    def pred_ci(self) -> tuple[float, float]:
-        return self.interval("theta")
-
 
 def _check_param(param: str) -> None:
     if param not in PARAMETERS:

@@ -15,13 +15,15 @@ last step, so the results agree with a 1e-13 criterion to about 1e-15.
 
 Sources: DerSimonian & Laird 1986; Hedges 1983 (HE); Sidik & Jonkman 2005
 (SJ); Paule & Mandel 1982 (PM); Morris 1983 (EB); Viechtbauer 2005 (ML and
-REML, solved by safeguarded Newton iteration); Viechtbauer 2007 (Q-profile CI). The update
-formulas follow metafor's rma.uni (Viechtbauer 2010) so results agree with it.
+REML, solved by safeguarded Newton iteration); Viechtbauer 2007 (Q-profile
+CI). The update formulas follow metafor's rma.uni (Viechtbauer 2010) so
+results agree with it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy.stats import chi2
@@ -382,9 +384,11 @@ def _newton_ml(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
     # The iteration is local: a maximum at 0 (score ≤ 0 there) can hide a
     # higher interior one when the score turns positive further out (the
     # likelihood then has a local minimum in between). For rows that end at
-    # 0, look at the sign of the score on a grid up to a bound beyond which
-    # it is negative, and solve again inside the last rising stretch; the
-    # comparison with the likelihood at 0 below keeps whichever is higher.
+    # 0, look at the sign of the score on a grid up to 2·(range(y)² + max v)
+    # (for ML the score is negative for every τ² > range(y)²; if the last
+    # grid point still rises, the search continues upwards unbounded) and
+    # solve again inside the last rising stretch; the comparison with the
+    # likelihood at 0 below keeps whichever maximum is higher.
     check = np.flatnonzero(converged & (tau2 == 0) & (b.k > 1))
     if check.size:
         sub = b.rows(check)
@@ -394,8 +398,8 @@ def _newton_ml(b: Batch, reml: bool, tol: float, maxiter: int) -> Tau2Fit:
         upper = np.maximum(jumped_from[check], 2 * (spread**2 + vmax))
         grid = upper[:, None] * _BUMP_GRID[None, :]
         reps = np.repeat(check, _BUMP_GRID.size)
-        up = blockwise(_reml_score_sign if reml else _ml_score_sign, b.rows(reps),
-                        grid.ravel())[0].reshape(grid.shape) > 0
+        up = blockwise(partial(_score_only, reml=reml), b.rows(reps),
+                       grid.ravel())[0].reshape(grid.shape) > 0
         found = up.any(1)
         if found.any():
             rows, g, u = check[found], grid[found], up[found]
@@ -441,22 +445,14 @@ def _ml_score(sub: Batch, t: np.ndarray, reml: bool):
     np.multiply(ww, w, out=www)
     w2, w2r2, w3r2, w2r, w3 = ksum(terms)
     upu = w3r2 - w2r**2 / sw
-    if reml:
-        trp = sw - w2 / sw
-        expected = w2 - 2 * w3 / sw + (w2 / sw) ** 2
-        score = w2r2 - trp
-    else:
-        expected = w2
-        score = w2r2 - sw
+    expected = w2 - 2 * w3 / sw + (w2 / sw) ** 2 if reml else w2
+    score = _score(w2r2, w2, sw, reml)
     return score, 2 * upu - expected, expected
 
 
-def _reml_score(sub: Batch, t: np.ndarray):
-    return _ml_score(sub, t, True)
-
-
-def _ml_only_score(sub: Batch, t: np.ndarray):
-    return _ml_score(sub, t, False)
+def _score(w2r2, w2, sw, reml: bool):
+    """The score from its sums: Σw²r² − tr P (REML, tr P = Σw − Σw²/Σw) or − Σw (ML)."""
+    return w2r2 - (sw - w2 / sw if reml else sw)
 
 
 def _score_only(sub: Batch, t: np.ndarray, reml: bool) -> tuple[np.ndarray]:
@@ -468,15 +464,7 @@ def _score_only(sub: Batch, t: np.ndarray, reml: bool) -> tuple[np.ndarray]:
     np.multiply(wr, wr, out=terms[:, 0])
     np.multiply(w, w, out=terms[:, 1])
     w2r2, w2 = ksum(terms)
-    return (w2r2 - (sw - w2 / sw if reml else sw),)
-
-
-def _reml_score_sign(sub: Batch, t: np.ndarray):
-    return _score_only(sub, t, True)
-
-
-def _ml_score_sign(sub: Batch, t: np.ndarray):
-    return _score_only(sub, t, False)
+    return (_score(w2r2, w2, sw, reml),)
 
 
 def _newton_rows(b: Batch, run: np.ndarray, tau2, lo, hi, converged, iters, reml: bool,
@@ -488,7 +476,7 @@ def _newton_rows(b: Batch, run: np.ndarray, tau2, lo, hi, converged, iters, reml
     n = len(b.k)
     state = {"tau2": tau2, "lo": lo, "hi": hi, "converged": converged, "iterations": iters,
              "jumped_from": np.zeros(n), "last_step": np.full(n, np.inf)}
-    score_fn = _reml_score if reml else _ml_only_score
+    score_fn = partial(_ml_score, reml=reml)
 
     def step(sub, blocks, L):
         t = L["tau2"]
@@ -548,7 +536,12 @@ def _loglik(b: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
     r = b.y - ksum(w * b.y) / sw
     rss = ksum(w * r * r)
     logdet = ksum(b.m * np.log(b.v + tau2))
-    k = b.k.astype(float)
+    return _loglik_from_sums(b.k, logdet, sw, rss, reml)
+
+
+def _loglik_from_sums(k, logdet, sw, rss, reml: bool) -> np.ndarray:
+    """The (restricted) log-likelihood with μ profiled out, from Σlog(v+τ²), Σw and Σw r²."""
+    k = k.astype(float)
     if reml:
         return -0.5 * (k - 1) * np.log(2 * np.pi) - 0.5 * logdet - 0.5 * np.log(sw) - 0.5 * rss
     return -0.5 * k * np.log(2 * np.pi) - 0.5 * logdet - 0.5 * rss
@@ -557,11 +550,8 @@ def _loglik(b: Batch, tau2: np.ndarray, reml: bool) -> np.ndarray:
 def _loglik_at_zero(b: Batch, reml: bool) -> np.ndarray:
     """:func:`_loglik` at τ² = 0, from the cached common-effect sums."""
     q, sw, _, slogv = common_effect_sums(b)
-    k = b.k.astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if reml:
-            return -0.5 * (k - 1) * np.log(2 * np.pi) - 0.5 * slogv - 0.5 * np.log(sw) - 0.5 * q
-        return -0.5 * k * np.log(2 * np.pi) - 0.5 * slogv - 0.5 * q
+        return _loglik_from_sums(b.k, slogv, sw, q, reml)
 
 
 def tau2_ml(b: Batch, tol: float = DEFAULT_TOL, maxiter: int = DEFAULT_MAXITER) -> Tau2Fit:
