@@ -130,6 +130,7 @@ def analyse(a, data: AnalysisData, fitted: dict[str, Any], studies: dict[str, An
             options: HetOptions = HetOptions(), draw: bool = True) -> HetSection:
     """Heterogeneity section of one analysis (numbers, reading, and its plots as bytes)."""
     from . import heterogeneity as het
+    from .bayes import bayes_random_effects
 
     main = fitted["main"]
     out = HetSection(a.id, a.title)
@@ -221,7 +222,7 @@ def analyse(a, data: AnalysisData, fitted: dict[str, Any], studies: dict[str, An
         sec["bayes_note"] = (f"no Bayesian model: there is no default τ prior on the {a.measure} "
                              f"scale; choose one with --tau-prior SCALE")
     elif k >= 1:
-        b = het.bayes_random_effects(yi, vi, tau_prior_scale=scale)
+        b = bayes_random_effects(yi, vi, tau_prior_scale=scale)
         bd = b.to_dict()
         from .effects import backtransform
 

@@ -1,5 +1,5 @@
 """What to do with a fit when cohorts disagree: leave-one-out, influence, cumulative
-meta-analysis, subgroups, meta-regression, and (from synthesis.bayes) a small-k Bayesian model.
+meta-analysis, subgroups and meta-regression (the small-k Bayesian model is synthesis.bayes).
 
 Stateless numeric functions on yi/vi arrays, each returning a small result
 object with a ``summary``/``table`` DataFrame and ``to_dict()``. The formulas
@@ -18,7 +18,6 @@ import pandas as pd
 from scipy import optimize
 from scipy.stats import chi2, f as f_dist, norm, t as t_dist
 
-from .bayes import BayesPosterior, BayesPriors, bayes_random_effects  # noqa: F401
 from .models import PoolSettings, fit_iv_batch
 
 
