@@ -241,6 +241,11 @@ class _RecordBase(_Model):
         default_factory=dict,
         description="field -> how it was derived, for numbers not printed in any quote",
     )
+    review: Literal["pending", "accepted"] = Field(
+        "accepted",
+        description="'pending' for a drafted record nobody has checked yet: validate lists it "
+        "and analyses do not pool it (reason 'pending review') until it is 'accepted'",
+    )
     notes: str | None = None
 
 
