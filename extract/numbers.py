@@ -43,9 +43,24 @@ class Printed:
         return max(0, -Decimal(self.text).as_tuple().exponent)  # type: ignore[operator]
 
 
+#: Longest printed number accepted, and the widest decimal exponent: a paper prints
+#: nothing longer or smaller, and the bounds keep exact arithmetic on any input fast
+#: ("0.0e-99999999" would otherwise build a hundred-million-digit power of ten).
+MAX_NUMBER_CHARS = 64
+MAX_EXPONENT = 400
+
+
 def printed(text: str | float | int) -> Printed:
-    """Parse a printed number ("0.40", "86.96%", "<0.001") keeping its precision."""
-    m = _NUM.match(str(text))
+    """Parse a printed number ("0.40", "86.96%", "<0.001") keeping its precision.
+
+    Only finite numbers a float can hold are accepted (a decimal exponent within
+    ±MAX_EXPONENT, at most MAX_NUMBER_CHARS characters); anything else is a
+    ValueError, so every call takes bounded time.
+    """
+    s = str(text)
+    if len(s) > MAX_NUMBER_CHARS:
+        raise ValueError(f"not a number: {s[:MAX_NUMBER_CHARS]!r}… (too long)")
+    m = _NUM.match(s)
     if not m:
         raise ValueError(f"not a number: {text!r}")
     body = m.group(1)
@@ -55,6 +70,10 @@ def printed(text: str | float | int) -> Printed:
         raise ValueError(f"not a number: {text!r}") from None
     exponent = dec.as_tuple().exponent
     assert isinstance(exponent, int)
+    if abs(exponent) > MAX_EXPONENT or (not dec.is_zero() and abs(dec.adjusted()) > 308):
+        raise ValueError(f"not a number: {text!r} (exponent out of range)")
+    if not math.isfinite(float(dec)):  # 1.8e308: the digits round past the largest float
+        raise ValueError(f"not a number: {text!r} (not representable)")
     half = Fraction(1, 2) * Fraction(10) ** exponent
     return Printed(text=body, value=Fraction(dec), half_ulp=half)
 

@@ -302,3 +302,28 @@ def test_number_pattern(number, text, found):
 
 def test_number_pattern_not_inside_grouped_thousands():
     assert number_pattern("280").search("1,280 patients") is None
+
+
+# --- bounded parsing (issue 13, item 2) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("text, why", [
+    ("0.0e-99999999", "exponent out of range"),  # YAML reads 0.0; Fraction(10)**-99999999 hung
+    ("1e99999", "exponent out of range"),
+    ("1e-309", "exponent out of range"),  # below the smallest normal float
+    ("1.8e308", "not representable"),  # rounds past the largest float
+    ("9" * 80, "too long"),
+])
+def test_printed_refuses_unbounded_numbers_quickly(text, why):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=why):
+        printed(text)
+    assert time.perf_counter() - t0 < 0.05
+
+
+def test_printed_keeps_the_largest_and_smallest_normal_floats():
+    assert float(printed("1.79769e+308").value) == 1.79769e308
+    assert printed("1e-300").half_ulp == Fraction(1, 2 * 10**300)
+    assert printed("0.000").value == 0
