@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-TAU_FAMILIES = ("half-normal", "half-cauchy")
+TAU_FAMILIES = ("half-normal", "half-cauchy", "log-normal")
 PARAMETERS = ("tau", "mu", "theta")
 
 _PANELS = 64
@@ -44,13 +44,17 @@ class BayesPriors:
     """Priors of the normal–normal hierarchical model.
 
     ``tau_scale`` is the scale of the half-normal (or half-Cauchy) prior on
-    τ; ``mu`` is (mean, sd) of a normal prior on μ, or None for the improper
-    flat prior.
+    τ, or the median of a log-normal one, whose ``tau_log_sd`` is the sd of
+    log τ (Turner et al. 2015's priors on τ², log τ² ~ N(m, s²), are
+    log-normal on τ with median exp(m/2) and log-sd s/2; see synthesis.priors);
+    ``mu`` is (mean, sd) of a normal prior on μ, or None for the improper flat
+    prior.
     """
 
     tau_scale: float = 0.5
     tau_family: str = "half-normal"
     mu: tuple[float, float] | None = None
+    tau_log_sd: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.tau_scale > 0 and math.isfinite(self.tau_scale)):
@@ -58,6 +62,11 @@ class BayesPriors:
         if self.tau_family not in TAU_FAMILIES:
             raise ValueError(f"τ prior must be one of {', '.join(TAU_FAMILIES)}; "
                              f"got {self.tau_family!r}")
+        if (self.tau_family == "log-normal") != (self.tau_log_sd is not None):
+            raise ValueError("tau_log_sd is needed by, and only by, the log-normal τ prior")
+        if self.tau_log_sd is not None and not (self.tau_log_sd > 0
+                                                and math.isfinite(self.tau_log_sd)):
+            raise ValueError(f"tau_log_sd must be a positive number; got {self.tau_log_sd}")
         if self.mu is not None and not self.mu[1] > 0:
             raise ValueError(f"the sd of the normal prior on μ must be positive; got {self.mu[1]}")
 
@@ -66,12 +75,19 @@ class BayesPriors:
         s = self.tau_scale
         if self.tau_family == "half-normal":
             return math.log(2 / (s * math.sqrt(2 * math.pi))) - 0.5 * (tau / s) ** 2
+        if self.tau_family == "log-normal":
+            sd = self.tau_log_sd
+            with np.errstate(divide="ignore"):
+                z = (np.log(tau) - math.log(s)) / sd
+                return -np.log(tau) - math.log(sd * math.sqrt(2 * math.pi)) - 0.5 * z * z
         return math.log(2 / (math.pi * s)) - np.log1p((tau / s) ** 2)
 
     def describe(self) -> dict[str, str]:
         mu = ("flat (improper uniform)" if self.mu is None
               else f"normal(mean {self.mu[0]:g}, sd {self.mu[1]:g})")
-        return {"tau": f"{self.tau_family}(scale {self.tau_scale:g})", "mu": mu}
+        tau = (f"log-normal(median {self.tau_scale:.4g}, sd of log τ {self.tau_log_sd:.4g})"
+               if self.tau_family == "log-normal" else f"{self.tau_family}(scale {self.tau_scale:g})")
+        return {"tau": tau, "mu": mu}
 
 
 def log_marginal_likelihood(y: np.ndarray, v: np.ndarray, tau: np.ndarray,
@@ -207,11 +223,11 @@ class BayesPosterior:
     def moment_exists(self, order: int) -> bool:
         """Whether E[τ^order] (and so the μ, θ moments of that order) is finite.
 
-        Always for a half-normal prior. A half-Cauchy prior has density ~ τ⁻²,
+        Always for a half-normal or log-normal prior. A half-Cauchy prior has density ~ τ⁻²,
         and p(y | τ) falls like τ^-(k−1) (flat μ prior) or τ^-k (normal μ prior),
         so the posterior moment exists only when order < 1 + that power.
         """
-        if self.priors.tau_family == "half-normal":
+        if self.priors.tau_family in ("half-normal", "log-normal"):
             return True
         power = self.k - 1 if self.priors.mu is None else self.k
         return order < 1 + power
