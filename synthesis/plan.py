@@ -18,6 +18,7 @@ from extract.validate import Message, _explain, _strip_tags, dotted
 from extract.yamlio import YamlInputError, load_file
 
 from .constants import ALL_METHODS, PI_TYPES
+from .priors import TauPriorSpec
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
 OutcomeName = Literal[tuple(OUTCOMES) + tuple(OUTCOME_FAMILIES)]  # type: ignore[valid-type]
@@ -65,6 +66,12 @@ class Model(_Model):
     pi: Literal[PI_TYPES] = "hts"  # type: ignore[valid-type]
     level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     show_common: bool = Field(False, description="also show the common-effect (FE or MH) diamond")
+    primary: Literal["auto", "random", "common", "bayes"] = Field(
+        "auto", description="which estimate leads (results.csv, overview): auto = the rule in "
+        "docs/methods.md (Bayesian for 2-4 studies, else this model)")
+    tau_prior: TauPriorSpec | None = Field(
+        None, description="prior on tau of the Bayesian fit; default half-normal(0.5) on log "
+        "ratios, half-normal(1) on logits")
 
 
 class Analysis(_Model):
