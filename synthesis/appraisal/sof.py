@@ -92,10 +92,10 @@ def statement(certainty: int, estimate: float, t: Thresholds, intervention: str,
     size = size_of_effect(estimate, t)
     modal = {4: "", 3: "probably ", 2: "may "}[certainty]
     if size == "trivial":
-        verb = "results in" if certainty == 4 else "result in"
+        verb = "result in" if certainty == 2 else "results in"  # "may" takes the bare verb
         return f"{intervention} {modal}{verb} little to no difference in {event}."
     up = estimate > 1
-    verb = ("increases" if up else "reduces") if certainty == 4 else ("increase" if up else "reduce")
+    verb = ("increase" if up else "reduce") if certainty == 2 else ("increases" if up else "reduces")
     slightly = "slightly " if size == "small" else ""
     return f"{intervention} {modal}{slightly}{verb} {event}."
 
@@ -187,3 +187,43 @@ def sof_row(*, outcome: str, analysis: str, measure: str, estimate: float | None
         notes = footnotes_for(certainty, sensitivity)
     return SofRowResult(outcome, analysis, measure, estimate, ci_lower, ci_upper, participants,
                         studies, absolute, note, certainty, text, notes)
+
+
+@dataclass(frozen=True)
+class SofTableResult:
+    """One Summary of Findings table: a comparison and its outcome rows."""
+
+    id: str
+    title: str
+    population: str
+    setting: str | None
+    intervention: str
+    comparison: str
+    rows: tuple[SofRowResult, ...]
+
+    def lettered(self) -> tuple[list[tuple[SofRowResult, str]], list[tuple[str, str]]]:
+        """Rows with their footnote letters ('a,b'), and the (letter, footnote) list."""
+        letters: dict[str, str] = {}
+        rows = []
+        for r in self.rows:
+            mine = []
+            for f in r.footnotes:
+                if f not in letters:
+                    letters[f] = _letter(len(letters))
+                mine.append(letters[f])
+            rows.append((r, ",".join(mine)))
+        return rows, [(v, k) for k, v in letters.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "population": self.population,
+                "setting": self.setting, "intervention": self.intervention,
+                "comparison": self.comparison, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _letter(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, rem = divmod(i - 1, 26)
+        s = chr(97 + rem) + s
+    return s
