@@ -18,22 +18,23 @@ from .effects import ZeroCellRule, binary
 from .estimators import (DEFAULT_MAXITER, DEFAULT_TOL, TAU2_METHODS, Batch, blockwise,
                          common_effect_sums, estimate_tau2, ksum, per_df, tau2_qprofile_ci)
 
-from .constants import ALL_METHODS, COMMON_METHODS, COUNT_METHODS, PI_TYPES  # noqa: F401
+from .constants import ALL_METHODS, COMMON_METHODS, COUNT_METHODS, DEFAULTS, PI_TYPES  # noqa: F401
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """How to pool. Defaults follow the Cochrane Handbook (2022 update, ch. 10):
-    REML τ², Hartung–Knapp–Sidik–Jonkman CI, Q-profile CI for τ², and a
-    t-based prediction interval with k − 2 df (Higgins, Thompson & Spiegelhalter 2009).
+    """How to pool. Defaults are :data:`synthesis.constants.DEFAULTS` (docs/methods.md,
+    "Defaults"): REML τ², the ad hoc Hartung–Knapp–Sidik–Jonkman CI, Q-profile CI for
+    τ², and a t-based prediction interval with k − 2 df. ``hksj=False`` is the Wald
+    CI whatever ``hksj_adhoc`` says.
     """
 
     measure: str = "GEN"
-    method: str = "REML"
-    hksj: bool = True  # ignored for common-effect models (FE, MH, PETO)
-    hksj_adhoc: bool = False
-    pi: str = "hts"
-    level: float = 0.95
+    method: str = DEFAULTS.method
+    hksj: bool = DEFAULTS.hksj  # ignored for common-effect models (FE, MH, PETO)
+    hksj_adhoc: bool = DEFAULTS.hksj_adhoc
+    pi: str = DEFAULTS.pi
+    level: float = DEFAULTS.level
     zero_cells: ZeroCellRule = field(default_factory=ZeroCellRule)
     tol: float = DEFAULT_TOL
     maxiter: int = DEFAULT_MAXITER
@@ -55,7 +56,7 @@ class PoolSettings:
 
     @property
     def ci_type(self) -> str:
-        if not self.random or not (self.hksj or self.hksj_adhoc):
+        if not self.random or not self.hksj:
             return "wald"
         return "hksj-adhoc" if self.hksj_adhoc else "hksj"
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
-                      field_validator, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from extract.schema import EXPOSURES, OUTCOME_FAMILIES, OUTCOMES
 from extract.validate import Message, _explain, _strip_tags, dotted
 from extract.yamlio import YamlInputError, load_file
 
-from .constants import ALL_METHODS, PI_TYPES
-from .overview_spec import OverviewSpec
+from .constants import ALL_METHODS, DEFAULTS, PI_TYPES
 from .priors import TauPriorSpec
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
@@ -56,17 +54,15 @@ class Selection(_Model):
 class Model(_Model):
     """Pooling settings of one analysis.
 
-    The review default is REML with the *ad hoc* HKSJ interval (never narrower
-    than the Wald interval; Röver, Knapp & Friede 2015; Jackson et al. 2017):
-    with the 2–3 studies typical here, plain HKSJ can give an interval
-    narrower than every study's own when their estimates happen to agree.
+    Defaults are :data:`synthesis.constants.DEFAULTS`, shared with `carsynth pool`
+    and the Python API (docs/methods.md, "Defaults").
     """
 
-    method: Literal[ALL_METHODS] = "REML"  # type: ignore[valid-type]
-    hksj: bool = True
-    hksj_adhoc: bool = True
-    pi: Literal[PI_TYPES] = "hts"  # type: ignore[valid-type]
-    level: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    method: Literal[ALL_METHODS] = DEFAULTS.method  # type: ignore[valid-type]
+    hksj: bool = DEFAULTS.hksj
+    hksj_adhoc: bool = DEFAULTS.hksj_adhoc
+    pi: Literal[PI_TYPES] = DEFAULTS.pi  # type: ignore[valid-type]
+    level: Annotated[float, Field(gt=0, lt=1)] = DEFAULTS.level
     show_common: bool = Field(False, description="also show the common-effect (FE or MH) diamond")
     primary: Literal["auto", "random", "common", "bayes"] = Field(
         "auto", description="which estimate leads (results.csv, overview): auto = the rule in "
@@ -113,17 +109,6 @@ class ReviewPlan(_Model):
     sources: str | None = Field(None, description="folder with the source documents")
     output: str = "output"
     analyses: list[Analysis] = Field(min_length=1)
-    overview: OverviewSpec | None = Field(
-        None, description="the overview figure and table: analyses grouped by outcome")
-
-    @field_validator("overview")
-    @classmethod
-    def _overview_refs(cls, v, info):
-        if v is not None and "analyses" in info.data:
-            problems = v.unknown_analyses(a.id for a in info.data["analyses"])
-            if problems:
-                raise ValueError("; ".join(p.removeprefix("overview.") for p in problems))
-        return v
 
     @model_validator(mode="after")
     def _unique(self):
