@@ -11,13 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
 
 from extract.schema import EXPOSURES, OUTCOME_FAMILIES, OUTCOMES
 from extract.validate import Message, _explain, _strip_tags, dotted
 from extract.yamlio import YamlInputError, load_file
 
 from .constants import ALL_METHODS, DEFAULTS, PI_TYPES
+from .overview_spec import OverviewSpec
 from .priors import TauPriorSpec
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
@@ -109,6 +111,17 @@ class ReviewPlan(_Model):
     sources: str | None = Field(None, description="folder with the source documents")
     output: str = "output"
     analyses: list[Analysis] = Field(min_length=1)
+    overview: OverviewSpec | None = Field(
+        None, description="the overview figure and table: analyses grouped by outcome")
+
+    @field_validator("overview")
+    @classmethod
+    def _overview_refs(cls, v, info):
+        if v is not None and "analyses" in info.data:
+            problems = v.unknown_analyses(a.id for a in info.data["analyses"])
+            if problems:
+                raise ValueError("; ".join(p.removeprefix("overview.") for p in problems))
+        return v
 
     @model_validator(mode="after")
     def _unique(self):
