@@ -18,6 +18,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from .appraisal import RiskOfBias
+
 SCHEMA_VERSION = 1
 
 # --- controlled vocabularies -------------------------------------------------
@@ -32,9 +34,13 @@ OUTCOMES: dict[str, str] = {
     "lfs": "leukaemia-free survival",
     "relapse": "relapse / cumulative incidence of relapse",
     "crs_any": "cytokine release syndrome, any grade",
+    "crs_grade2plus": "cytokine release syndrome, grade 2 or higher",
     "crs_grade3plus": "cytokine release syndrome, grade 3 or higher",
+    "crs_grade4": "cytokine release syndrome, grade 4 (or 4-5 where the paper groups them)",
     "icans_any": "ICANS, any grade",
+    "icans_grade2plus": "ICANS, grade 2 or higher",
     "icans_grade3plus": "ICANS, grade 3 or higher",
+    "icans_grade4": "ICANS, grade 4 (or 4-5 where the paper groups them)",
     "crs_and_icans": "CRS and ICANS in the same patient",
     "serious_infection": "serious (grade 3 or higher) infection",
     "infection_any": "infection, any grade",
@@ -71,6 +77,41 @@ EXPOSURES: dict[str, str] = {
 
 RATIO_MEASURES = ("HR", "OR", "RR")
 
+#: CRS and ICANS outcomes as (toxicity, grade threshold): the threshold is structured in
+#: the vocabulary, so an analysis selects on it by naming the outcome.
+TOXICITY_GRADES: dict[str, tuple[str, str]] = {
+    "crs_any": ("crs", "any"), "crs_grade2plus": ("crs", ">=2"),
+    "crs_grade3plus": ("crs", ">=3"), "crs_grade4": ("crs", "4"),
+    "icans_any": ("icans", "any"), "icans_grade2plus": ("icans", ">=2"),
+    "icans_grade3plus": ("icans", ">=3"), "icans_grade4": ("icans", "4"),
+}
+
+GRADING_SCALES: dict[str, str] = {
+    "penn": "Penn CRS grading scale (Porter et al. 2018)",
+    "lee2014": "Lee et al. 2014 CRS grading (Blood 124:188)",
+    "astct2019": "ASTCT consensus grading of CRS and ICANS (Lee et al. 2019)",
+    "ctcae": "NCI Common Terminology Criteria for Adverse Events (any version)",
+    "cartox": "CARTOX / CRES grading (Neelapu et al. 2018)",
+    "mskcc": "MSKCC CRS grading (Park et al. 2018)",
+    "other": "another scale (name it in the notes)",
+    "not_reported": "the paper does not say",
+}
+
+INTENTS: dict[str, str] = {
+    "prophylactic": "given to every patient before any toxicity (e.g. at infusion)",
+    "preemptive": "given at early signs (e.g. fever, grade 1 CRS, rising ferritin) to prevent "
+                  "progression",
+    "therapeutic": "given to treat established toxicity (e.g. grade >= 2 CRS)",
+    "mixed": "more than one of the above in one group",
+    "not_reported": "the paper does not say",
+}
+
+COMPARATOR_KINDS: dict[str, str] = {
+    "concurrent": "patients treated in the same period and setting (the default)",
+    "historical": "an earlier cohort of the same centre or trial",
+    "external_trial": "patients of another trial (give its registration)",
+}
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Count = Annotated[int, Field(strict=True, ge=0)]
@@ -79,6 +120,8 @@ Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 PositiveReal = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 Percent = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+GradingScale = Literal[tuple(GRADING_SCALES)]  # type: ignore[valid-type]
+Intent = Literal[tuple(INTENTS)]  # type: ignore[valid-type]
 
 _P_TEXT = re.compile(r"^\s*(<=|>=|<|>|≤|≥|=)?\s*(\d*\.?\d+(?:[eE][-+]?\d+)?)\s*$")
 
@@ -140,9 +183,13 @@ class Person(_Model):
 
 
 class Citation(_Model):
-    authors: list[NonEmpty] = Field(min_length=1)
+    authors: list[NonEmpty] = Field(
+        min_length=1, description="'Surname Initials'; an abstract may end the list with 'et al.'")
     title: NonEmpty
-    journal: NonEmpty
+    journal: NonEmpty = Field(description="journal, or the meeting's journal for an abstract")
+    publication: Literal["article", "abstract", "preprint", "letter"] = Field(
+        "article", description="what was published: a full article, a conference abstract, ...")
+    meeting: str | None = Field(None, description="abstracts: the meeting, e.g. 'ASH 2023'")
     year: Annotated[int, Field(strict=True, ge=1900, le=2100)]
     volume: str | None = None
     pages: str | None = None
@@ -189,9 +236,11 @@ class Population(_Model):
 
 
 class Source(_Model):
-    file: NonEmpty = Field(description="file name, looked up in the sources directory")
+    file: NonEmpty = Field(
+        description="path relative to a sources folder (no absolute paths, no '..')")
     sha256: Sha256
-    kind: Literal["pdf", "text"]
+    kind: Literal["pdf", "text", "abstract"] = Field(
+        description="pdf, text, or abstract (a text file holding a conference abstract)")
     rendering: str | None = Field(None, description="what this rendering is, e.g. 'PDF text'")
 
 
@@ -200,15 +249,49 @@ class Extraction(_Model):
     verifier: Person | None = None
 
 
+class Comparator(_Model):
+    """Where the comparison group comes from."""
+
+    kind: Literal[tuple(COMPARATOR_KINDS)] = "concurrent"  # type: ignore[valid-type]
+    registration: str | None = Field(None, description="external_trial: its registration")
+    description: str | None = Field(None, description="e.g. 'patients treated 2016-2018'")
+
+
+class Grading(_Model):
+    """The grading scales a study used for CRS and ICANS."""
+
+    crs: GradingScale | None = None
+    icans: GradingScale | None = None
+    quote: Quote | None = None
+
+
+class Stratum(_Model):
+    """A subset of the cohort by a baseline variable (e.g. high disease burden) with its n."""
+
+    id: Slug
+    variable: NonEmpty = Field(description="e.g. 'disease burden'")
+    label: NonEmpty = Field(description="e.g. 'high (>= 5% marrow blasts)'")
+    n: Count
+    definition: str | None = None
+    quote: Quote | None = None
+    derived: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
 class Group(_Model):
     id: Slug
     label: NonEmpty
     exposure: Literal[tuple(EXPOSURES)] = "none"  # type: ignore[valid-type]
     exposed: bool = Field(True, description="false for the unexposed comparison group")
     n: Count | None = None
+    intent: Intent | None = Field(None, description="exposed treatment groups: why it was given")
+    timing: str | None = Field(None, description="when it was given, e.g. 'within 12 h of CRS'")
+    comparator: Comparator | None = Field(None, description="unexposed groups: where from")
     definition: str | None = None
     quote: Quote | None = None
     derived: dict[str, NonEmpty] = Field(default_factory=dict)
+
+
+CountRange = Annotated[list[Count], Field(min_length=2, max_length=2)]
 
 
 class Arm(_Model):
@@ -216,6 +299,8 @@ class Arm(_Model):
     events: Count
     total: Count
     percent: Percent | None = Field(None, description="the percentage as printed, if any")
+    events_range: CountRange | None = Field(
+        None, description="events derived from a rounded percent: every count it allows")
 
 
 class Overlap(_Model):
@@ -236,6 +321,11 @@ class _RecordBase(_Model):
     outcome_definition: str | None = Field(None, description="the study's own definition")
     timepoint: str | None = Field(None, description="e.g. 'day 30', '1 year'")
     population: str | None = Field(None, description="who the record is about, if a subset")
+    stratum: Slug | None = Field(None, description="id of the stratum the record is about")
+    grading_scale: GradingScale | None = Field(
+        None, description="CRS/ICANS records: the scale, when it differs from the study's grading")
+    intent: Intent | None = Field(None, description="treatment exposures: why it was given")
+    timing: str | None = Field(None, description="treatment exposures: when it was given")
     quotes: list[Quote] = Field(min_length=1)
     derived: dict[str, NonEmpty] = Field(
         default_factory=dict,
@@ -257,6 +347,7 @@ class BinaryRecord(_RecordBase):
     exposure_label: str | None = None
     exposed: Arm
     reference: Arm
+    comparator: Comparator | None = None
     p: PValue | None = None
     test: str | None = None
 
@@ -274,6 +365,8 @@ class ProportionRecord(_RecordBase):
     events: Count
     total: Count
     percent: Percent | None = None
+    events_range: CountRange | None = Field(
+        None, description="events derived from a rounded percent: every count it allows")
 
 
 class RatioRecord(_RecordBase):
@@ -285,6 +378,7 @@ class RatioRecord(_RecordBase):
     exposure_label: str | None = Field(None, description="required when exposure is 'other'")
     exposed: NonEmpty = Field(description="the exposed level or group id")
     reference: NonEmpty = Field(description="the reference level or group id")
+    comparator: Comparator | None = None
     estimate: PositiveReal
     ci_lower: PositiveReal | None = None
     ci_upper: PositiveReal | None = None
@@ -309,6 +403,7 @@ class PValueRecord(_RecordBase):
     exposure: Literal[tuple(EXPOSURES)]  # type: ignore[valid-type]
     exposure_label: str | None = None
     comparison: NonEmpty = Field(description="e.g. 'TCZ vs no TCZ'")
+    comparator: Comparator | None = None
     p: PValue
     test: str | None = Field(None, description="e.g. 'log-rank', 'chi-square'")
     direction: Literal["favours_exposed", "favours_reference", "none", "not_reported"] = (
@@ -348,12 +443,16 @@ class Study(_Model):
     registrations: list[NonEmpty] = Field(default_factory=list)
     design: Design
     population: Population
+    grading: Grading | None = Field(None, description="CRS/ICANS grading scales used")
     sources: list[Source] = Field(min_length=1)
     extraction: Extraction
     groups: list[Group] = Field(default_factory=list)
+    strata: list[Stratum] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
     discrepancies: list[Discrepancy] = Field(default_factory=list)
     overlaps: list[Overlap] = Field(default_factory=list)
+    risk_of_bias: list[RiskOfBias] | None = Field(
+        None, description="risk-of-bias assessments (ROBINS-I, ROBINS-E, RoB 2); docs/appraisal.md")
     notes: str | None = None
 
 
@@ -370,6 +469,58 @@ def all_field_names() -> set[str]:
     names: set[str] = set()
     for model in (Quote, Person, Citation, Accrual, Design, Population, Source, Extraction,
                   Group, Arm, Overlap, Discrepancy, BinaryRecord, ProportionRecord,
-                  RatioRecord, PValueRecord, SurvivalRateRecord, Study):
+                  RatioRecord, PValueRecord, SurvivalRateRecord, Study, Comparator, Grading,
+                  Stratum):
         names.update(model.model_fields)
     return names
+
+
+# --- what a record means, from the study around it ------------------------------------
+
+
+def grading_scale(study: Study, rec) -> str | None:
+    """The CRS/ICANS grading scale of a record: its own, else the study's for its toxicity."""
+    tox = TOXICITY_GRADES.get(rec.outcome, (None,))[0]
+    if tox is None:
+        exposure = getattr(rec, "exposure", "") or ""
+        tox = "crs" if exposure.startswith("crs") else ("icans" if exposure.startswith("icans")
+                                                         else None)
+    if tox is None:
+        return None
+    if rec.grading_scale is not None:
+        return rec.grading_scale
+    if study.grading is None:
+        return None
+    return getattr(study.grading, tox)
+
+
+def _group(study: Study, gid: str | None) -> Group | None:
+    return next((g for g in study.groups if g.id == gid), None)
+
+
+def intent_of(study: Study, rec) -> str | None:
+    """Why the exposure was given: the record's own intent, else its exposed group's."""
+    if rec.intent is not None:
+        return rec.intent
+    exposed = getattr(rec, "exposed", None)
+    gid = exposed.group if isinstance(exposed, Arm) else (
+        exposed if isinstance(exposed, str) else getattr(rec, "group", None))
+    g = _group(study, gid)
+    if g is None and isinstance(rec, PValueRecord):
+        g = next((x for x in (_group(study, i) for i in rec.groups) if x and x.exposed), None)
+    return g.intent if g is not None else None
+
+
+def comparator_of(study: Study, rec) -> Comparator:
+    """Where a record's comparison group comes from (concurrent unless stated)."""
+    own = getattr(rec, "comparator", None)
+    if own is not None:
+        return own
+    ref = getattr(rec, "reference", None)
+    gid = ref.group if isinstance(ref, Arm) else (ref if isinstance(ref, str) else None)
+    g = _group(study, gid)
+    if g is None and isinstance(rec, PValueRecord):
+        g = next((x for x in (_group(study, i) for i in rec.groups) if x and not x.exposed), None)
+    if g is not None and g.comparator is not None:
+        return g.comparator
+    return Comparator()

@@ -15,9 +15,10 @@ from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, Validatio
                       field_validator, model_validator)
 
 from extract.schema import EXPOSURES, OUTCOME_FAMILIES, OUTCOMES
-from extract.validate import Message, _explain, _strip_tags, dotted
+from extract.validate import Message, dotted, explain, strip_tags
 from extract.yamlio import YamlInputError, load_file
 
+from .appraisal.plan_models import AnalysisAppraisal, SofTable
 from .constants import ALL_METHODS, DEFAULTS, PI_TYPES
 from .overview_spec import OverviewSpec
 from .priors import TauPriorSpec
@@ -87,6 +88,8 @@ class Analysis(_Model):
     )
     favours: list[str] = Field(default_factory=list, min_length=0, max_length=2,
                                description="[left label, right label] under the axis")
+    appraisal: AnalysisAppraisal = Field(default_factory=AnalysisAppraisal,
+                                         description="risk of bias and GRADE (docs/appraisal.md)")
 
     @model_validator(mode="after")
     def _fits(self):
@@ -113,6 +116,8 @@ class ReviewPlan(_Model):
     analyses: list[Analysis] = Field(min_length=1)
     overview: OverviewSpec | None = Field(
         None, description="the overview figure and table: analyses grouped by outcome")
+    sof: list[SofTable] = Field(default_factory=list,
+                                description="Summary of Findings tables (docs/appraisal.md)")
 
     @field_validator("overview")
     @classmethod
@@ -151,7 +156,7 @@ def load_plan(path: Path) -> ReviewPlan:
     except ValidationError as exc:
         msgs = []
         for err in exc.errors():
-            p = _strip_tags(err["loc"], located.data)
+            p = strip_tags(err["loc"], located.data)
             line, col = located.where(p)
-            msgs.append(Message(display, line, col, "error", dotted(p, located.data), _explain(err)))
+            msgs.append(Message(display, line, col, "error", dotted(p, located.data), explain(err)))
         raise PlanError(msgs) from None

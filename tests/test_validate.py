@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +40,29 @@ SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 MINIMAL_SHA = "eacea85d16c9cd1cf9df69903b65fb57c0a4c9ffd5671fbda0a6cc1eedfa89dc"
 
 _LINE = re.compile(r"^(\d+):(\d+): (error|warning): ")
+
+# Every corpus file shares the base's DOI, registration and source document, and a file is
+# checked against every other study in its folder; so each is validated from a folder of
+# its own (a copy under a temporary directory) unless a test wants the files together.
+_ISOLATED: dict[Path, Path] = {}
+_ISO_ROOT: list[Path] = []
+
+
+def isolate(path: Path) -> Path:
+    """A copy of ``path`` alone in a folder of its own."""
+    if path not in _ISOLATED:
+        if not _ISO_ROOT:
+            _ISO_ROOT.append(Path(tempfile.mkdtemp(prefix="carsynth-corpus-")))
+        folder = _ISO_ROOT[0] / path.stem
+        folder.mkdir()
+        shutil.copyfile(path, folder / path.name)
+        _ISOLATED[path] = folder / path.name
+    return _ISOLATED[path]
+
+
+def teardown_module():
+    for root in _ISO_ROOT:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -123,7 +147,7 @@ def test_corpus_is_large_and_every_broken_file_says_what_it_expects():
 
 
 def test_valid_base_passes_with_no_message(capsys):
-    code, errors, warnings, summary = validate_text(capsys, VALID, "--sources", str(SOURCES))
+    code, errors, warnings, summary = validate_text(capsys, isolate(VALID), "--sources", str(SOURCES))
     assert (code, errors, warnings) == (0, [], [])
     assert summary == "1 study file checked: 0 errors, 0 warnings"
 
@@ -131,7 +155,7 @@ def test_valid_base_passes_with_no_message(capsys):
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 def test_corpus(path, capsys):
     want_errors, want_warnings = expectations(path)
-    code, errors, warnings, summary = validate_text(capsys, path, "--sources", str(SOURCES))
+    code, errors, warnings, summary = validate_text(capsys, isolate(path), "--sources", str(SOURCES))
     assert errors == want_errors
     assert warnings == want_warnings
     assert code == (1 if want_errors else 0)
@@ -173,7 +197,7 @@ def test_broken_files_with_errors_exit_1_one_by_one(capsys):
     """Every broken file with an expected error exits 1 on its own; warning-only files exit 0."""
     for path in CORPUS:
         want_errors, _ = expectations(path)
-        code, _, _ = run_cli(capsys, "validate", str(path), "--sources", str(SOURCES))
+        code, _, _ = run_cli(capsys, "validate", str(isolate(path)), "--sources", str(SOURCES))
         assert code == (1 if want_errors else 0), path.name
 
 
@@ -370,8 +394,8 @@ def test_no_sources_directory_is_a_warning(tmp_path, capsys, no_sources_env):
     shutil.rmtree(src)
     code, errors, warnings, _ = validate_text(capsys, study)
     assert (code, errors) == (0, [])
-    assert warnings == ["7:3: warning: sources: no sources directory found (use --sources DIR or "
-                        "CARSYNTH_SOURCES); quotes were not verified"]
+    assert warnings == ["7:3: warning: sources: no sources directory found (use --sources DIR, the "
+                        "plan's sources: or CARSYNTH_SOURCES); quotes were not verified"]
 
 
 def test_sources_found_beside_studies_and_through_the_environment(tmp_path, capsys, monkeypatch,
@@ -577,7 +601,7 @@ def test_declared_overlap_is_not_an_error(tmp_path, capsys, no_sources_env, who)
 
 
 def test_json_output_shape(capsys):
-    path = BROKEN / "schema_missing_required.yaml"
+    path = isolate(BROKEN / "schema_missing_required.yaml")
     code, out, err = run_cli(capsys, "validate", str(path), "--sources", str(SOURCES), "--json")
     doc = json.loads(out)
     assert code == 1 and err == ""
@@ -598,11 +622,12 @@ def test_json_output_shape(capsys):
 
 
 def test_json_output_for_a_clean_run_and_a_yaml_error(capsys):
-    code, out, _ = run_cli(capsys, "validate", str(VALID), "--sources", str(SOURCES), "--json")
+    code, out, _ = run_cli(capsys, "validate", str(isolate(VALID)), "--sources", str(SOURCES),
+                           "--json")
     assert code == 0
     assert json.loads(out) == {"ok": True, "files": 1, "errors": 0, "warnings": 0, "messages": []}
-    path = BROKEN / "yaml_duplicate_key.yaml"
-    code, out, _ = run_cli(capsys, "validate", str(path), str(VALID), "--sources", str(SOURCES), "--json")
+    path = isolate(BROKEN / "yaml_duplicate_key.yaml")
+    code, out, _ = run_cli(capsys, "validate", str(path), str(isolate(VALID)), "--sources", str(SOURCES), "--json")
     doc = json.loads(out)
     assert (code, doc["ok"], doc["files"], doc["errors"]) == (1, False, 2, 1)
     assert doc["messages"] == [{"file": str(path), "line": 10, "col": 3, "severity": "error",
@@ -615,7 +640,8 @@ def test_schema_command_prints_json_schema(capsys):
     schema = json.loads(out)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     top = {"schema_version", "id", "citation", "registrations", "design", "population", "sources",
-           "extraction", "groups", "records", "discrepancies", "overlaps", "notes"}
+           "extraction", "groups", "records", "discrepancies", "overlaps", "notes", "grading",
+           "strata", "risk_of_bias"}
     assert set(schema["properties"]) == top
     assert set(schema["required"]) == {"schema_version", "id", "citation", "design", "population",
                                        "sources", "extraction"}
@@ -695,7 +721,7 @@ def test_bug_underscore_or_hex_count_escapes_the_quote_check(tmp_path, capsys, t
 @pytest.mark.parametrize("name", ["type_count_text", "type_percent_sign"])
 def test_bug_remove_the_quotes_hint_only_for_quoted_numbers(capsys, name):
     errors, _ = expectations(BROKEN / f"{name}.yaml")
-    code, got, _, _ = validate_text(capsys, BROKEN / f"{name}.yaml", "--sources", str(SOURCES))
+    code, got, _, _ = validate_text(capsys, isolate(BROKEN / f"{name}.yaml"), "--sources", str(SOURCES))
     assert got == errors  # the corpus pins today's message ...
     assert not any("remove the quotes" in e for e in got)  # ... whose hint is wrong: no quotes were typed
 
