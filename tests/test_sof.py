@@ -36,7 +36,9 @@ def test_absolute_effects_per_1000():
     a = absolute_effects(0.4, 0.5, 0.25, 1.0, "HR", "plan")
     assert (a.per1000_comparator, a.per1000_intervention) == (400, 225)
     assert (a.difference, a.diff_lower, a.diff_upper) == (-175, -280, 0)
-    assert a.text() == "175 fewer per 1,000 (280 fewer to 0 more)"
+    assert a.text() == "175 fewer per 1,000 (280 fewer to 0)"
+    # risk with the intervention at the CI limits: 1000 * 0.11989 -> 120; HR 1 -> 400
+    assert a.intervention_text() == "225 per 1,000 (120 to 400)"
 
 
 def test_size_of_effect_bands():
@@ -102,3 +104,45 @@ def test_row_without_comparator_risk_says_so():
     # low start, nothing downgraded, HR 0.45 is large (>= 2-fold) -> up one: moderate
     assert row.certainty_text == "⊕⊕⊕◯ Moderate"
     assert row.statement == "GC probably reduces events."
+
+
+# --- writers ---------------------------------------------------------------------------------
+
+
+def _table():
+    from synthesis.appraisal.sof import SofTableResult
+    c = grade(GradeInputs(design="non-randomised", ratio=True, estimate=0.45, ci_lower=0.25,
+                          ci_upper=0.81, k=1, studies=(StudyRob("a", 1, 2, "serious"),)), T)
+    row = sof_row(outcome="PFS | EFS", analysis="x", measure="HR", estimate=0.45, ci_lower=0.25,
+                  ci_upper=0.81, participants=94, studies=1, certainty=c, thresholds=T,
+                  intervention="GC", event="progression", acr=0.4, acr_source="plan")
+    return SofTableResult("gc", "GC <vs> no GC", "B-ALL", None, "GC", "no GC", (row,))
+
+
+def test_markdown_csv_html_escape_and_agree():
+    from synthesis.appraisal.sofwrite import csv_text, html_fragment, markdown
+    t = _table()
+    md = markdown([t])
+    # HR 0.25 and 0.81 at 0.4: 1 - 0.6 ** 0.25 = 0.1199, 1 - 0.6 ** 0.81 = 0.3389
+    assert "| PFS \\| EFS | 400 per 1,000 | 205 per 1,000 (120 to 339) |" in md
+    assert "a. Risk of bias: downgraded one level." in md
+    h = html_fragment([t])
+    assert "GC &lt;vs&gt; no GC" in h and "<sup>a</sup>" in h
+    lines = csv_text([t]).splitlines()
+    assert lines[1].startswith('gc,PFS | EFS,x,400,205,-195,-280,-61,plan,HR,0.45,0.25,0.81,94,1,')
+
+
+def test_docx_is_a_real_table_and_reproducible():
+    import io
+
+    from docx import Document
+
+    from synthesis.appraisal.sofwrite import HEADERS, docx_bytes
+    data = docx_bytes([_table()], "SoF")
+    assert data == docx_bytes([_table()], "SoF")
+    doc = Document(io.BytesIO(data))
+    (table,) = doc.tables
+    assert len(table.columns) == len(HEADERS) == 8
+    assert [c.text for c in table.rows[0].cells][:3] == ["Outcome", "Risk with no GC",
+                                                         "Risk with GC (95% CI)"]
+    assert table.rows[1].cells[6].text == "⊕◯◯◯ Very lowa"   # letter as a superscript run

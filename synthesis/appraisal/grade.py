@@ -197,8 +197,9 @@ def rate_risk_of_bias(x: GradeInputs, t: Thresholds) -> DomainRating:
         lvl, why = 2, (f"{100 * share_crit:.0f}% of the weight is at critical/very high risk "
                        f"(≥ {100 * t.rob_share:.0f}%)")
     elif share >= t.rob_share:
-        lvl, why = 1, (f"{100 * share:.0f}% of the weight is at serious or critical risk or "
-                       f"not assessed (≥ {100 * t.rob_share:.0f}%)")
+        unassessed = " or not assessed" if any(s.severity is None for s in serious) else ""
+        lvl, why = 1, (f"{100 * share:.0f}% of the weight is at serious or critical "
+                       f"risk{unassessed} (≥ {100 * t.rob_share:.0f}%)")
     else:
         lvl, why = 0, (f"{100 * share:.0f}% of the weight is at serious or critical risk "
                        f"(< {100 * t.rob_share:.0f}%)")

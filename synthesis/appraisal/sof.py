@@ -45,32 +45,38 @@ def risk_with_intervention(acr: float, ratio: float, measure: str) -> float:
 class Absolute:
     per1000_comparator: int
     per1000_intervention: int
+    int_lower: int
+    int_upper: int
     difference: int
     diff_lower: int
     diff_upper: int
     source: str
 
+    def intervention_text(self) -> str:
+        return f"{self.per1000_intervention} per 1,000 ({self.int_lower} to {self.int_upper})"
+
     def text(self) -> str:
         d, lo, hi = self.difference, self.diff_lower, self.diff_upper
-        word = "more" if d > 0 else "fewer"
-        return (f"{abs(d)} {word} per 1,000 ({_signed(lo)} to {_signed(hi)})")
+        return f"{_signed(d)} per 1,000 ({_signed(lo)} to {_signed(hi)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"per1000_comparator": self.per1000_comparator,
                 "per1000_intervention": self.per1000_intervention,
+                "per1000_intervention_ci": [self.int_lower, self.int_upper],
                 "difference": self.difference, "ci": [self.diff_lower, self.diff_upper],
                 "assumed_risk_source": self.source}
 
 
 def _signed(v: int) -> str:
-    return f"{abs(v)} fewer" if v < 0 else f"{v} more"
+    return f"{abs(v)} fewer" if v < 0 else (f"{v} more" if v > 0 else "0")
 
 
 def absolute_effects(acr: float, estimate: float, lo: float, hi: float, measure: str,
                      source: str) -> Absolute:
     c = 1000 * acr
-    diffs = [1000 * risk_with_intervention(acr, r, measure) - c for r in (estimate, lo, hi)]
-    return Absolute(round(c), round(1000 * risk_with_intervention(acr, estimate, measure)),
+    risks = [1000 * risk_with_intervention(acr, r, measure) for r in (estimate, lo, hi)]
+    diffs = [r - c for r in risks]
+    return Absolute(round(c), round(risks[0]), round(min(risks[1:])), round(max(risks[1:])),
                     round(diffs[0]), round(min(diffs[1:])), round(max(diffs[1:])), source)
 
 

@@ -17,17 +17,19 @@ from typing import Iterable
 
 from .sof import SofRowResult, SofTableResult
 
-HEADERS = ("Outcome", "Risk with {comparison}", "Risk with {intervention}",
-           "Relative effect (95% CI)", "Participants (studies)", "Certainty (GRADE)",
-           "What happens")
+HEADERS = ("Outcome", "Risk with {comparison}", "Risk with {intervention} (95% CI)",
+           "Difference (95% CI)", "Relative effect (95% CI)", "Participants (studies)",
+           "Certainty (GRADE)", "What happens")
+CERT = HEADERS.index("Certainty (GRADE)")
 
 
 def _cells(r: SofRowResult, letters: str) -> tuple[str, ...]:
     a = r.absolute
     comp = f"{a.per1000_comparator} per 1,000" if a else r.absolute_note
-    inter = (f"{a.per1000_intervention} per 1,000 ({a.text()})" if a else "—")
+    inter = a.intervention_text() if a else "—"
+    diff = a.text() if a else "—"
     cert = r.certainty_text + (f" ({letters})" if letters else "")
-    return (r.outcome, comp, inter, r.relative, r.participants_text, cert, r.statement)
+    return (r.outcome, comp, inter, diff, r.relative, r.participants_text, cert, r.statement)
 
 
 def _headers(t: SofTableResult) -> tuple[str, ...]:
@@ -102,10 +104,10 @@ def html_fragment(tables: Iterable[SofTableResult]) -> str:
         out.append('<table class="sof"><thead><tr>'
                    + "".join(f"<th>{e(h)}</th>" for h in _headers(t)) + "</tr></thead><tbody>")
         for r, letters in rows:
-            cells = list(_cells(r, ""))
-            cert = e(cells[5]) + (f"<sup>{e(letters)}</sup>" if letters else "")
-            out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells[:5])
-                       + f"<td>{cert}</td><td>{e(cells[6])}</td></tr>")
+            cells = [e(c) for c in _cells(r, "")]
+            if letters:
+                cells[CERT] += f"<sup>{e(letters)}</sup>"
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         out.append("</tbody></table>")
         if notes:
             out.append('<ol class="sof-notes" type="a">'
@@ -135,16 +137,22 @@ def docx_bytes(tables: Iterable[SofTableResult], title: str) -> bytes:
     doc.core_properties.author = "carsynth"
     doc.core_properties.last_modified_by = "carsynth"
     doc.core_properties.revision = 1
-    widths = (Cm(4.0), Cm(2.6), Cm(4.4), Cm(3.0), Cm(2.6), Cm(2.8), Cm(7.2))
+    widths = (Cm(3.6), Cm(2.2), Cm(2.8), Cm(3.2), Cm(2.8), Cm(2.6), Cm(2.6), Cm(6.9))
     for n, t in enumerate(tables):
         if n:
             doc.add_page_break()
         doc.add_heading(f"Summary of findings: {t.title}", level=2)
-        for p in _preamble(t):
-            doc.add_paragraph(p)
+        pre = doc.add_paragraph()
+        for i, p in enumerate(_preamble(t)):
+            if i:
+                pre.add_run().add_break()
+            pre.add_run(p)
         rows, notes = t.lettered()
         table = doc.add_table(rows=1, cols=len(HEADERS))
         table.style = "Table Grid"
+        table.autofit = False
+        for col, w in zip(table.columns, widths):
+            col.width = w
         for cell, h, w in zip(table.rows[0].cells, _headers(t), widths):
             cell.width = w
             run = cell.paragraphs[0].add_run(h)
@@ -156,10 +164,10 @@ def docx_bytes(tables: Iterable[SofTableResult], title: str) -> bytes:
                 cell.width = w
                 para = cell.paragraphs[0]
                 para.add_run(v)
-                if i == 5 and letters:
+                if i == CERT and letters:
                     para.add_run(letters).font.superscript = True
         for letter, note in notes:
-            doc.add_paragraph(f"{letter}. {note}")
+            doc.add_paragraph(f"{letter}. {note}").paragraph_format.space_after = Pt(2)
         doc.add_paragraph("GRADE certainty: ⊕⊕⊕⊕ high, ⊕⊕⊕◯ moderate, ⊕⊕◯◯ low, ⊕◯◯◯ very low.")
     raw = io.BytesIO()
     doc.save(raw)
