@@ -6,9 +6,10 @@ appraisal package owns its format (documented in docs/appraisal.md).
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from .grade import Declared, Override, Thresholds
 
@@ -42,6 +43,17 @@ class PlanThresholds(_Model):
                                              "information size")
     large: Annotated[float, Field(gt=1)] = 2.0
     very_large: Annotated[float, Field(gt=1)] = 5.0
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.benefit is not None and self.harm is not None and not self.benefit < 1 < self.harm:
+            raise ValueError(f"thresholds need benefit < 1 < harm (ratios); found benefit "
+                             f"{self.benefit}, harm {self.harm}")
+        if self.i2_serious > self.i2_very_serious:
+            raise ValueError("i2_serious must not exceed i2_very_serious")
+        if self.large >= self.very_large:
+            raise ValueError("large must be below very_large")
+        return self
 
     def to_thresholds(self) -> Thresholds:
         return Thresholds(benefit=self.benefit, harm=self.harm, rob_share=self.rob_share,
@@ -128,5 +140,39 @@ class SofTable(_Model):
     rows: list[SofRow] = Field(min_length=1)
 
 
-__all__ = ["AnalysisAppraisal", "SofTable", "SofRow", "AssumedRisk", "PlanThresholds",
+def plan_problems(plan) -> list[tuple[tuple, str]]:
+    """Cross-references the models cannot check alone: SoF rows name comparisons of the plan,
+    and an analysis's rob_tool fits what it selects. Returns (path, message) pairs."""
+    from extract.appraisal import INTERVENTIONS
+
+    out: list[tuple[tuple, str]] = []
+    by_id = {a.id: a for a in plan.analyses}
+    for i, a in enumerate(plan.analyses):
+        tool, ex = a.appraisal.rob_tool, a.select.exposure
+        path = ("analyses", i, "appraisal", "rob_tool")
+        others = [e for e in ex if e not in INTERVENTIONS]
+        if tool == "robins_i" and others:
+            out.append((path, f"ROBINS-I assesses interventions; this analysis selects "
+                              f"'{others[0]}', an exposure: use robins_e"))
+        if tool == "robins_e" and ex and not others:
+            out.append((path, f"'{ex[0]}' is an intervention: use robins_i (or rob2 for "
+                              f"randomised trials)"))
+        if tool is not None and a.select.kind == "proportion":
+            out.append((path, "a single-group proportion has no comparison to assess; "
+                              "remove rob_tool"))
+    for i, t in enumerate(plan.sof):
+        for j, r in enumerate(t.rows):
+            a = by_id.get(r.analysis)
+            path = ("sof", i, "rows", j, "analysis")
+            if a is None:
+                close = difflib.get_close_matches(r.analysis, list(by_id), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                out.append((path, f"'{r.analysis}' is not an analysis of this plan{hint}"))
+            elif a.measure not in ("OR", "RR", "HR"):
+                out.append((path, f"a Summary of Findings row needs a comparison pooled as "
+                                  f"OR, RR or HR; '{a.id}' pools {a.measure}"))
+    return out
+
+
+__all__ = ["plan_problems", "AnalysisAppraisal", "SofTable", "SofRow", "AssumedRisk", "PlanThresholds",
            "GradeOverrides", "Indirectness", "DOWN", "UP"]

@@ -1,0 +1,264 @@
+"""From a fitted analysis and the study files to its appraisal: risk of bias per study, the
+risk-of-bias sensitivity analysis, and the GRADE rating; and the review's SoF tables.
+
+Reads an analysis fit (``synthesis.pipeline.AnalysisFit``: the plan entry, the
+selected contributions and the main ``PoolResult``) and returns typed results;
+draws and writes nothing. The sensitivity re-fit is done by the caller's
+``refit`` function (the pipeline's own fitting), so this module imports no
+pipeline code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from extract.appraisal import INTERVENTIONS, SERIOUS, TOOLS, assessment_for, domain_items
+
+from ..effects import backtransform
+from .grade import Certainty, GradeInputs, StudyRob, Thresholds, grade
+from .robplots import RobRow
+from .sof import SofRowResult, SofTableResult, sof_row
+
+RATIO_MEASURES = ("OR", "RR", "HR", "RATIO")
+
+
+@dataclass(frozen=True)
+class StudyAppraisal:
+    """One contribution's study, its weight in the main fit and its risk-of-bias assessment."""
+
+    study_id: str
+    label: str
+    file: str
+    weight: float                  # percent of the main fit; nan when not pooled
+    tool: str
+    assessment: Any | None         # the study file's assessment (extract.appraisal), if any
+    note: str = ""                 # why there is none, or why it is not used
+
+    @property
+    def judgement(self) -> str:
+        return self.assessment.overall.judgement if self.assessment else "not_assessed"
+
+    @property
+    def severity(self) -> int | None:
+        return TOOLS[self.tool].severity.get(self.judgement) if self.assessment else None
+
+    @property
+    def serious(self) -> bool:
+        return self.severity is not None and self.severity >= SERIOUS
+
+    def row(self) -> RobRow:
+        j = {d: x.judgement for d, x in domain_items(self.assessment)} if self.assessment else {}
+        return RobRow(self.label, j, self.weight if np.isfinite(self.weight) else 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"study": self.study_id, "label": self.label, "file": self.file,
+                             "weight": None if not np.isfinite(self.weight) else self.weight,
+                             "tool": self.tool, "overall": self.judgement}
+        if self.assessment is not None:
+            d["assessment"] = self.assessment.id
+            d["domains"] = {k: {"judgement": x.judgement, "support": x.support,
+                                "quotes": [q.model_dump(exclude_none=True) for q in x.quotes]}
+                            for k, x in domain_items(self.assessment)}
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """The analysis re-fitted without the studies at serious or critical risk of bias."""
+
+    dropped: tuple[str, ...]
+    kept: tuple[str, ...]
+    result: Any | None             # PoolResult of the kept studies, None if fewer than one
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": "without studies at serious or critical risk of bias",
+                               "dropped": list(self.dropped), "kept": list(self.kept),
+                               "text": self.text}
+        if self.result is not None:
+            out["result"] = self.result.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    """Everything the appraisal says about one analysis."""
+
+    analysis_id: str
+    tool: str
+    studies: tuple[StudyAppraisal, ...]
+    sensitivity: Sensitivity | None
+    inputs: GradeInputs | None
+    certainty: Certainty | None
+    thresholds: Thresholds
+
+    def rob_rows(self) -> list[RobRow]:
+        return [s.row() for s in self.studies]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tool": TOOLS[self.tool].label,
+                "studies": [s.to_dict() for s in self.studies],
+                "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
+                "grade": self.certainty.to_dict() if self.certainty else None}
+
+
+def tool_for(analysis: Any) -> str:
+    """The plan's rob_tool, else ROBINS-I when every selected exposure is an intervention."""
+    if analysis.appraisal.rob_tool:
+        return analysis.appraisal.rob_tool
+    ex = analysis.select.exposure
+    return "robins_i" if ex and all(e in INTERVENTIONS for e in ex) else "robins_e"
+
+
+def study_appraisals(fit: Any, studies: dict[str, Any]) -> tuple[StudyAppraisal, ...]:
+    tool = tool_for(fit.analysis)
+    weights = fit.main.weights if fit.main is not None else [np.nan] * len(fit.data.contributions)
+    out = []
+    for c, w in zip(fit.data.contributions, weights):
+        rec = c.record
+        exposure = getattr(rec, "exposure", None) or "none"
+        a = assessment_for(studies[c.study_id], exposure, rec.outcome)
+        note = ""
+        if a is None:
+            note = (f"no risk-of-bias assessment of exposure '{exposure}' with outcome "
+                    f"'{rec.outcome}' in {c.file}")
+        elif a.tool != tool:
+            note = (f"{c.file} assesses this with {TOOLS[a.tool].label}; the plan asks for "
+                    f"{TOOLS[tool].label}")
+            a = None
+        out.append(StudyAppraisal(c.study_id, c.label, c.file, float(w), tool, a, note))
+    return tuple(out)
+
+
+def sensitivity(fit: Any, rows: Sequence[StudyAppraisal],
+                refit: Callable[[list[Any]], Any]) -> Sensitivity | None:
+    """Re-fit without studies at serious/critical risk (``refit`` takes the kept contributions)."""
+    if fit.main is None:
+        return None
+    dropped = tuple(r.label for r in rows if r.serious)
+    keep = [c for c, r in zip(fit.data.contributions, rows) if not r.serious]
+    kept = tuple(c.label for c in keep)
+    if not dropped:
+        return Sensitivity((), kept, None, "Sensitivity analysis: no study is at serious or "
+                                           "critical risk of bias; nothing to remove.")
+    if not keep:
+        return Sensitivity(dropped, (), None,
+                           f"Sensitivity analysis: every study ({', '.join(dropped)}) is at "
+                           f"serious or critical risk of bias; no estimate remains without them.")
+    res = refit(keep)
+    if res is None or not np.isfinite(res.estimate):
+        text = (f"Sensitivity analysis without {', '.join(dropped)}: not estimable from "
+                f"{', '.join(kept)}.")
+    else:
+        est, lo, hi = backtransform(res.measure, [res.estimate, res.ci_lb, res.ci_ub])
+        text = (f"Sensitivity analysis without {', '.join(dropped)} (serious or critical risk of "
+                f"bias): {est:.2f} ({lo:.2f} to {hi:.2f}) from {', '.join(kept)}.")
+    return Sensitivity(dropped, kept, res, text)
+
+
+def _arms(fit: Any) -> tuple[int | None, float | None]:
+    """Participants and the pooled comparator-arm risk of binary contributions."""
+    recs = [c.record for c in fit.data.contributions]
+    if fit.analysis.select.kind != "binary" or not recs:
+        return None, None
+    n = sum(r.exposed.total + r.reference.total for r in recs)
+    ev, tot = sum(r.reference.events for r in recs), sum(r.reference.total for r in recs)
+    return n, (ev / tot if tot else None)
+
+
+def participants(fit: Any, studies: dict[str, Any]) -> tuple[int | None, str]:
+    """Participants: both arms of binary records, else the groups' sizes, else the cohort."""
+    n, _ = _arms(fit)
+    if n is not None:
+        return n, ""
+    total, cohort_used = 0, []
+    for c in fit.data.contributions:
+        s, rec = studies[c.study_id], c.record
+        sizes = {g.id: g.n for g in s.groups}
+        pair = [sizes.get(getattr(rec, k, None)) for k in ("exposed", "reference")]
+        if all(isinstance(x, int) for x in pair):
+            total += sum(pair)  # type: ignore[arg-type]
+            continue
+        p = s.population
+        size = p.n_evaluable or p.n_infused or p.n_enrolled
+        if size is None:
+            return None, ""
+        total += size
+        cohort_used.append(c.label)
+    note = (f"Participants: the whole cohort for {', '.join(cohort_used)} (the size of the "
+            f"analysed groups is not reported).") if cohort_used else ""
+    return total, note
+
+
+def appraise(fit: Any, studies: dict[str, Any],
+             refit: Callable[[list[Any]], Any]) -> Appraisal:
+    """Risk of bias, sensitivity analysis and GRADE for one fitted analysis."""
+    a = fit.analysis
+    plan = a.appraisal
+    t = plan.thresholds.to_thresholds()
+    rows = study_appraisals(fit, studies)
+    sens = sensitivity(fit, rows, refit)
+    res = fit.main
+    tool = tool_for(a)
+    if res is None or a.measure not in RATIO_MEASURES or not np.isfinite(res.estimate):
+        return Appraisal(a.id, tool, rows, sens, None, None, t)
+    est, lo, hi, plo, phi = backtransform(res.measure, [res.estimate, res.ci_lb, res.ci_ub,
+                                                        res.pi_lb, res.pi_ub])
+    n, acr = _arms(fit)
+    pooled = [r for r in rows if np.isfinite(r.weight)]
+    x = GradeInputs(
+        design="randomised" if TOOLS[tool].design == "randomised" else "non-randomised",
+        ratio=True, estimate=float(est), ci_lower=float(lo), ci_upper=float(hi), k=res.k,
+        studies=tuple(StudyRob(r.label, r.weight, r.severity,
+                               r.judgement.replace("_", " ")) for r in pooled),
+        pi_lower=float(plo) if np.isfinite(plo) else None,
+        pi_upper=float(phi) if np.isfinite(phi) else None,
+        tau=float(np.sqrt(res.tau2)) if np.isfinite(res.tau2) else None,
+        i2=_fin(res.i2), i2_lower=_fin(res.i2_ci_lb), i2_upper=_fin(res.i2_ci_ub),
+        binary=a.select.kind == "binary", total_n=n, comparator_risk=acr,
+        indirectness=tuple(d.to_declared() for d in plan.indirectness))
+    c = grade(x, t, plan.grade_overrides.to_overrides())
+    return Appraisal(a.id, tool, rows, sens, x, c, t)
+
+
+def _fin(v: float) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
+
+
+def sof_tables(plan: Any, fits: dict[str, Any], appraisals: dict[str, Appraisal],
+               studies: dict[str, Any]) -> list[SofTableResult]:
+    """The plan's `sof:` tables from the fits and their appraisals."""
+    out = []
+    for table in plan.sof:
+        rows: list[SofRowResult] = []
+        for r in table.rows:
+            fit, ap = fits[r.analysis], appraisals[r.analysis]
+            res = fit.main
+            est = lo = hi = None
+            if res is not None and np.isfinite(res.estimate):
+                est, lo, hi = (float(v) for v in backtransform(
+                    res.measure, [res.estimate, res.ci_lb, res.ci_ub]))
+            n, note = participants(fit, studies)
+            _, pooled_acr = _arms(fit)
+            if r.assumed_risk is not None:
+                acr, src = r.assumed_risk.value, r.assumed_risk.source
+            else:
+                acr, src = pooled_acr, "pooled comparator arm"
+            sens = ap.sensitivity.text if ap.sensitivity else None
+            extra = " ".join(x for x in (sens, note) if x) or None
+            measure = "HR" if fit.analysis.measure == "HR" else fit.analysis.measure
+            rows.append(sof_row(
+                outcome=r.outcome, analysis=r.analysis, measure=measure, estimate=est,
+                ci_lower=lo, ci_upper=hi, participants=n,
+                studies=res.k if res is not None else 0, certainty=ap.certainty,
+                thresholds=ap.thresholds, intervention=table.intervention,
+                event=r.event or r.outcome.lower(), acr=acr, acr_source=src,
+                sensitivity=extra))
+        out.append(SofTableResult(table.id, table.title, table.population, table.setting,
+                                  table.intervention, table.comparison, tuple(rows)))
+    return out
