@@ -1,0 +1,141 @@
+"""Drawing primitives shared by the forest plot and the overview, and the one figure style.
+
+Nothing here changes matplotlib's global state: figures are
+``matplotlib.figure.Figure`` objects with an Agg canvas (no pyplot, no
+backend switch), and the style (fonts, deterministic SVG/PDF output) is
+applied with :func:`style`, a ``matplotlib.rc_context``, around drawing and
+saving.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Polygon
+
+#: deterministic files (the same inputs give byte-identical SVG/PDF/PNG) and one font
+RC = {
+    "svg.hashsalt": "carsynth",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 3,  # Type 42 subsetting costs ~0.6 s a file
+    "font.family": "DejaVu Sans",
+    "font.size": 8.5,
+    "path.simplify": False,
+}
+FILE_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+}
+NICE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+
+
+def style():
+    """The carsynth figure style as a context manager (``with style(): ...``)."""
+    return matplotlib.rc_context(RC)
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A Figure with an Agg canvas (so text can be measured), outside pyplot."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_bytes(fig: Figure, fmt: str, dpi: int = 150) -> bytes:
+    """The figure as PNG, SVG or PDF bytes, with fixed metadata and the carsynth style."""
+    buf = io.BytesIO()
+    with style():
+        fig.savefig(buf, format=fmt, metadata=FILE_METADATA[fmt],
+                    **({"dpi": dpi} if fmt == "png" else {}))
+    return buf.getvalue()
+
+
+def _finite(x) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def axis_limits(estimates: Iterable[float], intervals: Iterable[tuple[float, float]], log: bool,
+                null: float | None = None, reach: float = 4.0) -> tuple[float, float]:
+    """An x range that shows the estimates, not the widest interval.
+
+    Every point estimate and the null line are inside. Intervals are shown in
+    full as far as ``reach`` times beyond the estimates' range (a factor on a
+    log axis, multiples of the range's width on a linear one); whatever
+    reaches further is drawn to the edge with an arrow (:func:`ci_line`,
+    :func:`diamond`). Log ranges snap outward to 1-2-5 ticks within
+    0.01–100.
+    """
+    core = [e for e in estimates if _finite(e) and (not log or e > 0)]
+    if null is not None:
+        core.append(null)
+    if not core:
+        return (0.1, 10.0) if log else (-1.0, 1.0)
+    ends = [(lo, hi) for lo, hi in intervals if _finite(lo) and _finite(hi)]
+    c_lo, c_hi = min(core), max(core)
+    if log:
+        los = [lo for lo, _ in ends if lo > 0]
+        lo = max(min(los + [c_lo]), c_lo / reach) / 1.15
+        hi = min(max([hi for _, hi in ends] + [c_hi]), c_hi * reach) * 1.15
+        lo = max([t for t in NICE_TICKS if t <= lo] or [NICE_TICKS[0]])
+        hi = min([t for t in NICE_TICKS if t >= hi] or [NICE_TICKS[-1]])
+        return float(lo), float(hi)
+    width = (c_hi - c_lo) or max(abs(c_hi), 1.0)
+    lo = max(min([lo for lo, _ in ends] + [c_lo]), c_lo - reach * width)
+    hi = min(max([hi for _, hi in ends] + [c_hi]), c_hi + reach * width)
+    pad = 0.06 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks inside [lo, hi], thinned to at most seven."""
+    ticks = [t for t in NICE_TICKS if lo <= t <= hi]
+    for keep in ((0.01, 0.1, 1, 10, 100, 0.2, 5, 0.5, 2), (0.01, 0.1, 1, 10, 100)):
+        if len(ticks) > 7:
+            ticks = [t for t in ticks if t in keep]
+    return ticks
+
+
+def _arrow_tail(edge: float, lo_lim: float, hi_lim: float, log: bool, left: bool) -> float:
+    if log:
+        return edge * 1.5 if left else edge / 1.5
+    step = 0.04 * (hi_lim - lo_lim)
+    return edge + step if left else edge - step
+
+
+def _arrows(ax, lo, hi, y, lo_lim, hi_lim, color, lw):
+    log = ax.get_xscale() == "log"
+    arrow = dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7, shrinkA=0, shrinkB=0)
+    if lo < lo_lim:  # the arrow's tail sits a short way inside the axis
+        ax.annotate("", xy=(lo_lim, y), xytext=(_arrow_tail(lo_lim, lo_lim, hi_lim, log, True), y),
+                    arrowprops=arrow, annotation_clip=False)
+    if hi > hi_lim:
+        ax.annotate("", xy=(hi_lim, y), xytext=(_arrow_tail(hi_lim, lo_lim, hi_lim, log, False), y),
+                    arrowprops=arrow, annotation_clip=False)
+
+
+def ci_line(ax, lo, hi, y, lo_lim, hi_lim, color="0.15", lw=1.0, caps=False) -> None:
+    """A CI line clipped to the axis, with an arrow head where it runs off."""
+    a, b = max(lo, lo_lim), min(hi, hi_lim)
+    if a < b:
+        ax.plot([a, b], [y, y], color=color, lw=lw, zorder=2, solid_capstyle="butt")
+    if caps:
+        for x, inside in ((a, lo >= lo_lim), (b, hi <= hi_lim)):
+            if inside:
+                ax.plot([x, x], [y - 0.18, y + 0.18], color=color, lw=1.0, zorder=2)
+    _arrows(ax, lo, hi, y, lo_lim, hi_lim, color, lw)
+
+
+def diamond(ax, est, lo, hi, y, lo_lim, hi_lim, half_height=0.32, face="0.1", edge=None) -> None:
+    """A summary diamond clipped to the axis; where its interval runs off, the diamond ends at
+    the edge and an arrow continues it."""
+    a, b = max(lo, lo_lim), min(hi, hi_lim)
+    e = min(max(est, lo_lim), hi_lim)
+    ax.add_patch(Polygon([(a, y), (e, y - half_height), (b, y), (e, y + half_height)],
+                         closed=True, facecolor=face, edgecolor=edge or face, lw=0.9, zorder=3))
+    _arrows(ax, lo, hi, y, lo_lim, hi_lim, edge or face, 1.0)

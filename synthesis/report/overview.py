@@ -1,0 +1,302 @@
+"""The overview: every exposure × outcome analysis of the plan's ``overview:`` section side by side.
+
+:func:`overview_rows` reads the fitted analyses into typed :class:`OverviewRow`
+records (one per row of the plan's section, in its order); everything else
+is a pure function of those rows: :func:`overview_figure` (a forest-style
+figure, one panel per outcome group, each with its own scale),
+:func:`overview_markdown` and :func:`overview_html` (the same table).
+Each row shows the lead estimate with its interval on the reader's scale (HR,
+OR, proportion), k and participants, I² and τ, and how the lead estimate was
+obtained; single-study rows are marked, and an analysis with no estimate is
+listed with the reason.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Any
+
+RATIO_MEASURES = ("OR", "RR", "HR", "RATIO", "PETO")
+PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
+SHORT_METHOD = {"bayes": "Bayesian RE", "random": "random effects", "common": "common effect",
+                "single": "single study"}
+SINGLE_MARK = "†"
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One row of the overview. Estimates are on the reader's scale; None where there is none."""
+
+    outcome: str  # the group heading
+    exposure: str
+    analysis_id: str
+    title: str
+    measure: str  # the plan's measure: HR, OR, PLO, …
+    k: int
+    participants: int | None = None
+    participants_complete: bool = True  # False: some studies' n unknown (a lower bound)
+    estimate: float | None = None
+    ci_lb: float | None = None
+    ci_ub: float | None = None
+    interval: str = "CI"  # CI or CrI
+    level: float = 0.95
+    i2: float | None = None  # percent
+    tau: float | None = None  # analysis scale
+    method: str = ""  # how the lead estimate was obtained (short)
+    method_detail: str = ""  # the full label
+    reason: str = ""  # why there is no estimate
+
+    @property
+    def single(self) -> bool:
+        return self.k == 1 and self.estimate is not None
+
+    @property
+    def has_estimate(self) -> bool:
+        return self.estimate is not None
+
+    @property
+    def log_scale(self) -> bool:
+        return self.measure in RATIO_MEASURES
+
+    @property
+    def measure_label(self) -> str:
+        return "proportion" if self.measure in PROPORTION_MEASURES else self.measure
+
+    def estimate_text(self) -> str:
+        if self.estimate is None:
+            return "—"
+        if self.measure in PROPORTION_MEASURES:
+            return f"{100 * self.estimate:.1f}% [{100 * self.ci_lb:.1f}, {100 * self.ci_ub:.1f}]"
+        return f"{self.estimate:.2f} [{self.ci_lb:.2f}, {self.ci_ub:.2f}]"
+
+    def k_text(self) -> str:
+        if self.participants is None:
+            return f"{self.k}"
+        return f"{self.k} ({'' if self.participants_complete else '≥ '}{self.participants})"
+
+    def heterogeneity_text(self) -> str:
+        if self.k < 2:
+            return "—"
+        parts = []
+        if self.i2 is not None:
+            parts.append(f"I² {self.i2:.0f}%")
+        if self.tau is not None:
+            parts.append(f"τ {self.tau:.2f}")
+        return ", ".join(parts) or "—"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"single": self.single}
+
+
+# --- from fits to rows ---------------------------------------------------------------------
+
+
+def participants(contributions, study_sizes: dict[str, int | None] | None = None):
+    """(total, complete) over the contributing records: the counts' totals for binary and
+    proportion records; for ratio records the study's size from ``study_sizes`` (None:
+    unknown, and the total becomes a lower bound)."""
+    total, complete = 0, True
+    for c in contributions:
+        r = c.record
+        if r.kind == "binary":
+            total += r.exposed.total + r.reference.total
+        elif r.kind == "proportion":
+            total += r.total
+        else:
+            n = (study_sizes or {}).get(c.study_id)
+            if n is None:
+                complete = False
+            else:
+                total += n
+    return (total if total or complete else None), complete
+
+
+def overview_rows(spec, fits: dict[str, Any], study_sizes: dict[str, int | None] | None = None
+                  ) -> list[OverviewRow]:
+    """The rows of the plan's overview section, from ``{analysis id: AnalysisFit}``.
+
+    An analysis missing from ``fits`` (not built) is listed with that reason."""
+    rows: list[OverviewRow] = []
+    for group in spec.groups:
+        for item in group.rows:
+            fit = fits.get(item.analysis)
+            if fit is None:
+                rows.append(OverviewRow(group.outcome, item.exposure, item.analysis, item.analysis,
+                                        "", 0, reason="not built"))
+                continue
+            a = fit.analysis
+            base = dict(outcome=group.outcome, exposure=item.exposure, analysis_id=a.id,
+                        title=a.title, measure=a.measure, level=a.model.level)
+            lead = fit.lead
+            if lead is None:
+                reasons = [f"{n.label}: {n.reason}" for n in fit.data.not_pooled]
+                rows.append(OverviewRow(**base, k=0, reason="no study reports a poolable estimate"
+                                        + (f" ({'; '.join(reasons)})" if reasons else "")))
+                continue
+            used = [c for i, c in enumerate(fit.data.contributions)
+                    if i not in fit.main.excluded]
+            n, complete = participants(used, study_sizes)
+            main = fit.main
+            i2 = main.i2 if main.k >= 2 and math.isfinite(main.i2) else None
+            tau = lead.tau if lead.tau is not None else (
+                math.sqrt(main.tau2) if main.k >= 2 and main.settings.random else None)
+            rows.append(OverviewRow(
+                **base, k=lead.k, participants=n, participants_complete=complete,
+                estimate=lead.estimate, ci_lb=lead.ci_lb, ci_ub=lead.ci_ub,
+                interval=lead.interval, i2=i2, tau=tau,
+                method=SHORT_METHOD.get(lead.method, lead.method), method_detail=lead.describe))
+    return rows
+
+
+# --- tables --------------------------------------------------------------------------------
+
+TABLE_HEADER = ("outcome", "exposure", "measure", "k (participants)", "estimate [interval]",
+                "I², τ", "lead estimate")
+
+
+def _cells(r: OverviewRow) -> list[str]:
+    exposure = r.exposure + (f" {SINGLE_MARK}" if r.single else "")
+    est = (f"{r.estimate_text()} {round(r.level * 100):g}% {r.interval}" if r.has_estimate
+           else f"no estimate: {r.reason}")
+    return [r.outcome, exposure, r.measure_label, r.k_text(), est, r.heterogeneity_text(),
+            r.method_detail or "—"]
+
+
+def _footnote(rows: list[OverviewRow]) -> str:
+    return (f"{SINGLE_MARK} single study: its own estimate (as reported where it printed one), "
+            f"nothing pooled. CrI: Bayesian credible interval.") if rows else ""
+
+
+def overview_markdown(rows: list[OverviewRow], title: str) -> str:
+    """The overview as a Markdown table (with a link from each row to its forest plot)."""
+    out = [f"## {title}", "", "| " + " | ".join(TABLE_HEADER) + " |",
+           "|" + "---|" * len(TABLE_HEADER)]
+    for r in rows:
+        cells = [c.replace("|", "\\|") for c in _cells(r)]
+        cells[1] = f"[{cells[1]}]({r.analysis_id}/forest.png)"
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", _footnote(rows), ""]
+    return "\n".join(out)
+
+
+def overview_html(rows: list[OverviewRow], title: str, image: str | None = "overview.png") -> str:
+    """The overview as an HTML fragment: heading, figure (if given) and table."""
+    e = html.escape
+    parts = [f"<section id=\"overview\"><h2>{e(title)}</h2>"]
+    if image:
+        parts.append(f"<p><img class=\"overview\" src=\"{e(image)}\" alt=\"overview: {e(title)}\">"
+                     f"<br><a href=\"overview.pdf\">PDF</a> · <a href=\"overview.svg\">SVG</a></p>")
+    parts.append("<table class=\"overview\"><thead><tr>"
+                 + "".join(f"<th>{e(h)}</th>" for h in TABLE_HEADER) + "</tr></thead><tbody>")
+    last = None
+    for r in rows:
+        cells = _cells(r)
+        outcome = e(cells[0]) if r.outcome != last else ""
+        last = r.outcome
+        cls = " class=\"none\"" if not r.has_estimate else ""
+        parts.append(f"<tr{cls}><td>{outcome}</td><td><a href=\"#{e(r.analysis_id)}\">"
+                     f"{e(cells[1])}</a></td>" + "".join(f"<td>{e(c)}</td>" for c in cells[2:])
+                     + "</tr>")
+    parts.append(f"</tbody></table><p class=\"note\">{e(_footnote(rows))}</p></section>")
+    return "\n".join(parts)
+
+
+# --- the figure ----------------------------------------------------------------------------
+
+
+def overview_figure(rows: list[OverviewRow], title: str):
+    """The overview figure: one panel per outcome group (ratio groups share one log axis,
+    proportions a 0–100% axis), the lead estimate of each row as a diamond (pooled) or a
+    square (single study), arrows where an interval runs off the axis. Returns a Figure."""
+    from matplotlib.transforms import blended_transform_factory
+
+    from ..drawing import axis_limits, ci_line, diamond, log_ticks, new_figure, style
+
+    groups: list[tuple[str, list[OverviewRow]]] = []
+    for r in rows:
+        if not groups or groups[-1][0] != r.outcome:
+            groups.append((r.outcome, []))
+        groups[-1][1].append(r)
+    ratio_rows = [r for r in rows if r.log_scale and r.has_estimate]
+    ratio_lim = axis_limits([r.estimate for r in ratio_rows],
+                            [(r.ci_lb, r.ci_ub) for r in ratio_rows], log=True, null=1.0)
+
+    row_in, head_in, axis_in, margin = 0.26, 0.30, 0.42, 0.15
+    widths = {"exposure": 1.45, "k": 0.95, "plot": 2.6, "est": 1.75, "het": 1.15, "method": 1.35}
+    fig_w = margin * 2 + sum(widths.values()) + 0.2
+    body = sum(head_in + row_in * len(rs) + axis_in for _, rs in groups)
+    title_in, foot_in = 0.75, 0.45
+    fig_h = title_in + body + foot_in
+    with style():
+        fig = new_figure(fig_w, fig_h)
+        fig.text(margin / fig_w, 1 - 0.12 / fig_h, title, ha="left", va="top", fontsize=10,
+                 fontweight="bold")
+        x = margin
+        col_x = {}
+        for name, w in widths.items():
+            col_x[name] = x
+            x += w + (0.1 if name == "plot" else 0)
+        heads = {"exposure": "Exposure", "k": "k (n)", "est": "Estimate [interval]",
+                 "het": "I², τ", "method": "Lead estimate"}
+        y_top = fig_h - title_in
+        for name, text in heads.items():
+            fig.text(col_x[name] / fig_w, (y_top + 0.08) / fig_h, text, ha="left", va="bottom",
+                     fontweight="bold")
+        for outcome, rs in groups:
+            h = head_in + row_in * len(rs)
+            bottom = y_top - h
+            ax = fig.add_axes([col_x["plot"] / fig_w, bottom / fig_h, widths["plot"] / fig_w,
+                               h / fig_h])
+            n = len(rs)
+            ax.set_ylim(n - 0.5, -0.5 - head_in / row_in)
+            log = rs[0].log_scale
+            if log:
+                ax.set_xscale("log")
+                lo, hi = ratio_lim
+                ax.plot([1.0, 1.0], [-0.5, n - 0.5], color="0.35", lw=0.8, zorder=1)
+                ticks = log_ticks(lo, hi)
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.minorticks_off()
+            else:
+                lo, hi = 0.0, 1.0
+                ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0%", "25%", "50%", "75%", "100%"])
+            ax.set_xlim(lo, hi)
+            ax.yaxis.set_visible(False)
+            for side in ("left", "right", "top"):
+                ax.spines[side].set_visible(False)
+            ax.tick_params(axis="x", labelsize=7.5)
+            trans = blended_transform_factory(fig.transFigure, ax.transData)
+            ax.text(col_x["exposure"] / fig_w, -0.5 - head_in / row_in / 2, outcome,
+                    transform=trans, ha="left", va="center", fontweight="bold")
+            for y, r in enumerate(rs):
+                label = r.exposure + (f" {SINGLE_MARK}" if r.single else "")
+                ax.text(col_x["exposure"] / fig_w, y, label, transform=trans, va="center")
+                ax.text(col_x["k"] / fig_w, y, r.k_text() if r.k else "0", transform=trans,
+                        va="center")
+                if not r.has_estimate:
+                    ax.text(col_x["est"] / fig_w, y, "no estimate: " + _clip(r.reason, 78),
+                            transform=trans, va="center", ha="left", fontstyle="italic",
+                            color="0.3", fontsize=7.5)
+                    continue
+                ci_line(ax, r.ci_lb, r.ci_ub, y, lo, hi)
+                if r.single:
+                    if lo <= r.estimate <= hi:
+                        ax.plot([r.estimate], [y], marker="s", ms=6, color="0.15",
+                                linestyle="none", zorder=3)
+                else:
+                    diamond(ax, r.estimate, r.ci_lb, r.ci_ub, y, lo, hi, half_height=0.3)
+                suffix = " CrI" if r.interval == "CrI" else ""
+                ax.text(col_x["est"] / fig_w, y, r.estimate_text() + suffix, transform=trans,
+                        va="center")
+                ax.text(col_x["het"] / fig_w, y, r.heterogeneity_text(), transform=trans,
+                        va="center")
+                ax.text(col_x["method"] / fig_w, y, r.method, transform=trans, va="center")
+            y_top = bottom - axis_in
+        fig.text(margin / fig_w, 0.3 / fig_h, _footnote(rows), ha="left", va="top", fontsize=7.5)
+    return fig
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
