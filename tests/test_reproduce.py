@@ -1,0 +1,154 @@
+"""reproduce.R: the metafor calls written for an analysis give carsynth's numbers.
+
+Each script is run with Rscript and its 'carsynth <key> <value>' lines are
+compared with the fit's to_dict() to a relative 1e-6 (1e-4 for GLMM, the
+tolerance of the GLMM against lme4). Skipped, with the reason, where Rscript or
+metafor is not installed (CI has no R).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+import synthesis
+from synthesis.report.reproduce import KEYS, reproduce_r
+
+
+def _have_metafor() -> str | None:
+    if shutil.which("Rscript") is None:
+        return "Rscript is not installed (R is not part of CI)"
+    r = subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True, text=True)
+    return None if r.returncode == 0 else "R package metafor is not installed"
+
+
+SKIP = _have_metafor()
+needs_r = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+
+
+@dataclass
+class _Fit:  # the attributes of pipeline.AnalysisFit that reproduce_r reads
+    analysis: object
+    data: object
+    main: object
+    common: object = None
+    subgroups: tuple = ()
+    sensitivity: tuple = field(default_factory=tuple)
+
+
+def _contribs(kind, df):
+    out = []
+    for row in df.itertuples():
+        if kind == "binary":
+            rec = SimpleNamespace(exposed=SimpleNamespace(events=row.event_e, total=row.n_e),
+                                  reference=SimpleNamespace(events=row.event_c, total=row.n_c))
+        elif kind == "proportion":
+            rec = SimpleNamespace(events=row.events, total=row.n)
+        else:
+            rec = SimpleNamespace(estimate=row.ratio, ci_lower=row.ci_lower,
+                                  ci_upper=row.ci_upper, ci_level=0.95, p=None)
+        out.append(SimpleNamespace(label=row.study, record=rec))
+    return out
+
+
+def _analysis_fit(kind, df, main, common=None, sensitivity=()):
+    a = SimpleNamespace(id="x", title="test analysis", select=SimpleNamespace(kind=kind))
+    return _Fit(a, SimpleNamespace(contributions=_contribs(kind, df)), main, common,
+                sensitivity=sensitivity)
+
+
+def _run(script: str, tmp_path) -> dict[str, float]:
+    path = tmp_path / "reproduce.R"
+    path.write_text(script)
+    r = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("carsynth "):
+            _, key, val = line.split()
+            out[key] = float("nan") if val == "NA" else float(val)
+    return out
+
+
+def _compare(printed: dict[str, float], result, prefix="", rel=1e-6):
+    d = result.to_dict()
+    compared = 0
+    for key in KEYS:
+        name = prefix + key
+        if name not in printed:
+            continue
+        ours, theirs = d.get(key), printed[name]
+        if ours is None or not math.isfinite(theirs):
+            assert ours is None and not math.isfinite(theirs), (name, ours, theirs)
+            continue
+        assert ours == pytest.approx(theirs, rel=rel, abs=1e-12), name
+        compared += 1
+    assert compared >= 5
+
+
+BCG = pd.DataFrame({  # dat.bcg (metafor), first six trials
+    "study": ["Aronson", "Ferguson", "Rosenthal", "Hart", "Frimodt-Moller", "Stein"],
+    "event_e": [4, 6, 3, 62, 33, 180], "n_e": [123, 306, 231, 13598, 5069, 1541],
+    "event_c": [11, 29, 11, 248, 47, 372], "n_c": [139, 303, 220, 12867, 5808, 1451]})
+PROPS = pd.DataFrame({"study": ["Ma 2024", "Zhang 2025", "Zhou 2025"],
+                      "events": [16, 31, 2], "n": [93, 120, 45]})
+RATIOS = pd.DataFrame({"study": ["A", "B", "C", "D"], "ratio": [0.52, 0.8, 1.3, 0.61],
+                       "ci_lower": [0.3, 0.5, 0.7, 0.2], "ci_upper": [0.9, 1.28, 2.41, 1.86]})
+
+
+@needs_r
+@pytest.mark.parametrize("method,hksj,pi", [("REML", True, "hts"), ("DL", False, "z"),
+                                            ("PM", True, "k-1"), ("FE", False, "hts")])
+def test_binary_iv(tmp_path, method, hksj, pi):
+    res = synthesis.pool(BCG, measure="OR", method=method, hksj=hksj, pi=pi)
+    printed = _run(reproduce_r(_analysis_fit("binary", BCG, res)), tmp_path)
+    _compare(printed, res)
+
+
+@needs_r
+def test_binary_mh_with_common_effect_block(tmp_path):
+    main = synthesis.pool(BCG, measure="RR", method="REML")
+    common = synthesis.pool(BCG, measure="RR", method="MH")
+    printed = _run(reproduce_r(_analysis_fit("binary", BCG, main, common)), tmp_path)
+    _compare(printed, main)
+    _compare(printed, common, "common.")
+
+
+@needs_r
+def test_proportions_logit(tmp_path):
+    res = synthesis.pool(PROPS, measure="PLO", method="REML")
+    printed = _run(reproduce_r(_analysis_fit("proportion", PROPS, res)), tmp_path)
+    _compare(printed, res)
+
+
+@needs_r
+def test_ratios_from_ci(tmp_path):
+    res = synthesis.pool(RATIOS, measure="RATIO", method="REML", hksj_adhoc=True)
+    printed = _run(reproduce_r(_analysis_fit("ratio", RATIOS, res)), tmp_path)
+    _compare(printed, res)
+
+
+@needs_r
+def test_single_study(tmp_path):
+    one = PROPS.iloc[:1]
+    res = synthesis.pool(one, measure="PLO", method="REML")
+    printed = _run(reproduce_r(_analysis_fit("proportion", one, res)), tmp_path)
+    assert set(printed) == {"estimate", "se", "ci_lb", "ci_ub", "pval"}
+    for key in printed:
+        assert getattr(res, key) == pytest.approx(printed[key], rel=1e-9)
+
+
+def test_script_names_its_data_and_calls_without_r():
+    res = synthesis.pool(PROPS, measure="PLO", method="REML")
+    text = reproduce_r(_analysis_fit("proportion", PROPS, res))
+    assert 'study = c("Ma 2024", "Zhang 2025", "Zhou 2025")' in text
+    assert "xi = c(16, 31, 2)" in text and "ni = c(93, 120, 45)" in text
+    assert 'escalc(measure = "PLO"' in text and 'method = "REML", test = "knha"' in text
+    assert "library(metafor)" in text
