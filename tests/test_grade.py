@@ -228,3 +228,25 @@ def test_upgrade_for_large_effect_without_downgrades():
     x = inputs(estimate=0.3, ci_lower=0.2, ci_upper=0.45,
                studies=(StudyRob("a", 1, 1, "moderate"),), k=1)
     assert grade(x, T).score == 3
+
+
+# --- small-study tests against R (tests/fixtures/smallstudy/make_fixture.R) -------------------
+
+
+def test_egger_and_peters_match_r():
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from synthesis.appraisal.smallstudy import egger, peters
+    ref = json.loads((Path(__file__).parent / "fixtures" / "smallstudy" /
+                      "smallstudy.json").read_text())
+    e = egger(ref["yi"], ref["vi"])
+    assert e.t == pytest.approx(ref["egger"]["t"], rel=1e-9)
+    assert e.pval == pytest.approx(ref["egger"]["p"], rel=1e-9)
+    assert e.df == ref["egger"]["df"] == 11
+    p = peters(ref["yi"], ref["n_e"], ref["n_c"])
+    assert p.slope == pytest.approx(ref["peters"]["slope"], rel=1e-9)
+    assert p.t == pytest.approx(ref["peters"]["t"], rel=1e-9)
+    assert p.pval == pytest.approx(ref["peters"]["p"], rel=1e-9)

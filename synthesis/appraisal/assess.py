@@ -20,6 +20,7 @@ from extract.appraisal import INTERVENTIONS, SERIOUS, TOOLS, assessment_for, dom
 from ..effects import backtransform
 from .grade import Certainty, GradeInputs, StudyRob, Thresholds, grade
 from .robplots import RobRow
+from .smallstudy import SmallStudyTest, egger, peters
 from .sof import SofRowResult, SofTableResult, sof_row
 
 RATIO_MEASURES = ("OR", "RR", "HR", "RATIO")
@@ -190,8 +191,9 @@ def participants(fit: Any, studies: dict[str, Any]) -> tuple[int | None, str]:
             return None, ""
         total += size
         cohort_used.append(c.label)
-    note = (f"Participants: the whole cohort for {', '.join(cohort_used)} (the size of the "
-            f"analysed groups is not reported).") if cohort_used else ""
+    note = (f"Participants: the study's cohort size (evaluable, else infused, else enrolled) "
+            f"for {', '.join(cohort_used)}; the size of the analysed groups is not reported."
+            ) if cohort_used else ""
     return total, note
 
 
@@ -201,16 +203,19 @@ def appraise(fit: Any, studies: dict[str, Any],
     a = fit.analysis
     plan = a.appraisal
     t = plan.thresholds.to_thresholds()
+    tool = tool_for(a)
+    if a.select.kind == "proportion":  # one group: no comparison to assess or rate
+        return Appraisal(a.id, tool, (), None, None, None, t)
     rows = study_appraisals(fit, studies)
     sens = sensitivity(fit, rows, refit)
     res = fit.main
-    tool = tool_for(a)
     if res is None or a.measure not in RATIO_MEASURES or not np.isfinite(res.estimate):
         return Appraisal(a.id, tool, rows, sens, None, None, t)
     est, lo, hi, plo, phi = backtransform(res.measure, [res.estimate, res.ci_lb, res.ci_ub,
                                                         res.pi_lb, res.pi_ub])
     n, acr = _arms(fit)
     pooled = [r for r in rows if np.isfinite(r.weight)]
+    small = small_study_test(fit, t.min_k_small_study)
     x = GradeInputs(
         design="randomised" if TOOLS[tool].design == "randomised" else "non-randomised",
         ratio=True, estimate=float(est), ci_lower=float(lo), ci_upper=float(hi), k=res.k,
@@ -221,9 +226,24 @@ def appraise(fit: Any, studies: dict[str, Any],
         tau=float(np.sqrt(res.tau2)) if np.isfinite(res.tau2) else None,
         i2=_fin(res.i2), i2_lower=_fin(res.i2_ci_lb), i2_upper=_fin(res.i2_ci_ub),
         binary=a.select.kind == "binary", total_n=n, comparator_risk=acr,
+        small_study_p=small.pval if small else None,
+        small_study_test=small.test if small else "Egger",
         indirectness=tuple(d.to_declared() for d in plan.indirectness))
     c = grade(x, t, plan.grade_overrides.to_overrides())
     return Appraisal(a.id, tool, rows, sens, x, c, t)
+
+
+def small_study_test(fit: Any, min_k: int) -> SmallStudyTest | None:
+    """Peters' test for binary ORs, else Egger's, on the pooled studies; None below min_k."""
+    res = fit.main
+    ok = np.isfinite(res.weights)
+    if ok.sum() < min_k:
+        return None
+    if fit.analysis.select.kind == "binary" and fit.analysis.measure == "OR":
+        recs = [c.record for c, keep in zip(fit.data.contributions, ok) if keep]
+        return peters(res.yi[ok], [r.exposed.total for r in recs],
+                      [r.reference.total for r in recs])
+    return egger(res.yi[ok], res.vi[ok])
 
 
 def _fin(v: float) -> float | None:
