@@ -14,11 +14,11 @@ from typing import Annotated, Literal
 from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
                       field_validator, model_validator)
 
-from extract.schema import EXPOSURES, OUTCOME_FAMILIES, OUTCOMES
+from extract.schema import COMPARATOR_KINDS, EXPOSURES, GRADING_SCALES, INTENTS, OUTCOME_FAMILIES, OUTCOMES
 from extract.validate import Message, dotted, explain, strip_tags
 from extract.yamlio import YamlInputError, load_file
 
-from .appraisal.plan_models import AnalysisAppraisal, SofTable
+from .appraisal.plan_models import AnalysisAppraisal, SofTable, plan_problems
 from .constants import ALL_METHODS, DEFAULTS, PI_TYPES
 from .overview_spec import OverviewSpec
 from .priors import TauPriorSpec
@@ -26,6 +26,9 @@ from .priors import TauPriorSpec
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
 OutcomeName = Literal[tuple(OUTCOMES) + tuple(OUTCOME_FAMILIES)]  # type: ignore[valid-type]
 ExposureName = Literal[tuple(EXPOSURES)]  # type: ignore[valid-type]
+Prefer = Annotated[str, StringConstraints(pattern=r"^(largest|most_recent|[a-z0-9][a-z0-9_]*)$",
+                                          max_length=80)]
+PLAN_NAME = "review.yaml"
 
 
 class _Model(BaseModel):
@@ -50,8 +53,29 @@ class Selection(_Model):
         "prefer", description="ratio records: adjusted (multivariable) estimates first, last, only, never"
     )
     list_pvalue_only: bool = Field(
-        True, description="list matching comparisons reported only as p-values as not poolable"
+        True, description="kept for old plans: comparisons reported only as p-values are always "
+        "listed as not poolable"
     )
+    prefer: Prefer = Field(
+        "largest", description="overlapping cohorts: keep the largest record (its own events/total "
+        "or group sizes), the most_recent report, or the named study")
+    grade_scale: list[Literal[tuple(GRADING_SCALES)]] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="CRS/ICANS: accepted grading scales in order of preference; any when empty")
+    mix_scales: bool = Field(
+        False, description="pool CRS/ICANS records graded on different scales (otherwise one "
+        "scale is kept and the others are listed as not pooled)")
+    intent: list[Literal[tuple(INTENTS)]] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="accepted intents of the treatment exposure (prophylactic, preemptive, "
+        "therapeutic); any when empty")
+    comparator: list[Literal[tuple(COMPARATOR_KINDS)]] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="accepted comparator kinds (concurrent, historical, external_trial); any "
+        "when empty")
+    strata: Literal["exclude", "combine"] = Field(
+        "exclude", description="records about one stratum: listed as not pooled, or combined "
+        "when a study's strata of one variable cover the record's whole comparison")
 
 
 class Model(_Model):
@@ -111,7 +135,8 @@ class ReviewPlan(_Model):
     review_version: Literal[1]
     title: str
     studies: str = "studies"
-    sources: str | None = Field(None, description="folder with the source documents")
+    sources: str | list[str] | None = Field(
+        None, description="folder (or list of folders) with the source documents")
     output: str = "output"
     analyses: list[Analysis] = Field(min_length=1)
     overview: OverviewSpec | None = Field(
@@ -128,14 +153,16 @@ class ReviewPlan(_Model):
                 raise ValueError("; ".join(p.removeprefix("overview.") for p in problems))
         return v
 
-    @model_validator(mode="after")
-    def _unique(self):
-        seen: set[str] = set()
-        for a in self.analyses:
-            if a.id in seen:
-                raise ValueError(f"analysis id '{a.id}' is used twice")
-            seen.add(a.id)
-        return self
+    def source_folders(self, root: Path) -> list[Path]:
+        """The sources folders, resolved against the project root."""
+        names = [self.sources] if isinstance(self.sources, str) else list(self.sources or [])
+        return [(root / n).resolve() for n in names]
+
+    def studies_folder(self, root: Path) -> Path:
+        return (root / self.studies).resolve()
+
+    def output_folder(self, root: Path) -> Path:
+        return (root / self.output).resolve()
 
 
 class PlanError(Exception):
@@ -144,19 +171,102 @@ class PlanError(Exception):
         self.messages = messages
 
 
-def load_plan(path: Path) -> ReviewPlan:
-    """Read and validate review.yaml; raise PlanError with file:line:col messages."""
+def find_plan(start: Path) -> Path | None:
+    """review.yaml in ``start`` or the nearest folder above it; None when there is none."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / PLAN_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def output_problem(out: Path, root: Path, plan: ReviewPlan, plan_path: Path,
+                   relative: bool) -> str | None:
+    """Why ``out`` cannot be the output folder, or None when it can.
+
+    It must be a folder inside the project, or an explicit absolute path that is not ``/``,
+    the project root, the studies folder, a sources folder, or a folder holding any of them
+    (a build replaces its output folder as a whole).
+    """
+    out = out.resolve()
+    root = root.resolve()
+    if relative and not out.is_relative_to(root):
+        return (f"a relative output must stay inside the project folder {root}; write an "
+                f"absolute path to put it elsewhere")
+    if out == Path(out.anchor):
+        return "the output cannot be the file-system root"
+    inputs = [("the project folder", root), ("the studies folder", plan.studies_folder(root)),
+              ("the plan", plan_path.resolve())]
+    inputs += [("a sources folder", f) for f in plan.source_folders(root)]
+    for what, p in inputs:
+        if out == p or out.is_relative_to(p) and what != "the project folder":
+            return f"the output cannot be {what} ({p}) or inside it"
+        if p.is_relative_to(out):
+            return f"the output cannot hold {what} ({p}): a build replaces its output folder"
+    if out.exists() and not out.is_dir():
+        return f"{out} exists and is not a folder"
+    return None
+
+
+def _check_locations(plan: ReviewPlan, path: Path, located, display: str) -> list[Message]:
+    root = path.parent.resolve()
+    msgs = []
+
+    def err(field: tuple, text: str) -> None:
+        line, col = located.where(field)
+        msgs.append(Message(display, line, col, "error", dotted(field, located.data), text))
+
+    if not plan.output.strip():
+        err(("output",), "output must name a folder, e.g. output")
+    else:
+        problem = output_problem(root / plan.output, root, plan, path,
+                                 relative=not Path(plan.output).is_absolute())
+        if problem:
+            err(("output",), problem)
+    studies = plan.studies_folder(root)
+    if not studies.is_dir():
+        err(("studies",), f"the studies folder {studies} does not exist")
+    elif not any(p.suffix in (".yaml", ".yml") for p in studies.iterdir()):
+        err(("studies",), f"the studies folder {studies} holds no study files (*.yaml)")
+    # a missing sources folder is not an error: the build runs and says the quotes were
+    # not verified (a fresh clone without the papers)
+    return msgs
+
+
+def load_plan(path: Path, check_paths: bool = True) -> ReviewPlan:
+    """Read and validate review.yaml; raise PlanError with file:line:col messages.
+
+    ``check_paths`` also checks the studies, sources and output folders it names.
+    """
     display = str(path)
     try:
-        located = load_file(path)
+        located = load_file(path, what="plan")
     except YamlInputError as exc:
         raise PlanError([Message(display, exc.line, exc.col, "error", "", exc.message)]) from None
     try:
-        return ReviewPlan.model_validate(located.data)
+        plan = ReviewPlan.model_validate(located.data)
     except ValidationError as exc:
         msgs = []
-        for err in exc.errors():
+        for err in exc.errors(include_url=False)[:200]:
             p = strip_tags(err["loc"], located.data)
             line, col = located.where(p)
             msgs.append(Message(display, line, col, "error", dotted(p, located.data), explain(err)))
         raise PlanError(msgs) from None
+    msgs = []
+    seen: dict[str, int] = {}
+    for i, a in enumerate(plan.analyses):
+        if a.id in seen:
+            line, col = located.where(("analyses", i, "id"))
+            msgs.append(Message(display, line, col, "error", dotted(("analyses", i, "id"),
+                                located.data), f"analysis id '{a.id}' is used twice (also "
+                                f"analyses[{seen[a.id]}])"))
+        seen.setdefault(a.id, i)
+    for p, text in plan_problems(plan):  # appraisal cross-references (rob_tool, sof rows)
+        line, col = located.where(p)
+        msgs.append(Message(display, line, col, "error", dotted(p, located.data), text))
+    if check_paths:
+        msgs += _check_locations(plan, path, located, display)
+    if msgs:
+        raise PlanError(sorted(msgs, key=lambda m: (m.line, m.col)))
+    return plan

@@ -1,32 +1,46 @@
 """From validated study files to the data of one analysis: which record each study contributes.
 
-Rules, in order, when a study has several matching records:
+A record is a *candidate* for an analysis when it reports the analysis's outcome (and, for
+comparisons, one of its exposures). Each candidate passes the selection rules in
+:data:`RULES` order or is stopped by the first that fails. Among a study's passing records
+one is taken:
+
 1. exposure in the plan's order of preference;
 2. adjusted (multivariable) estimates first, or last, as the plan says;
 3. the record listed first in the study file.
-Every choice is returned with its reason, and every study that matches but
-cannot be pooled (a comparison reported only as a p-value, an overlapping
-cohort) is returned with its reason: nothing is dropped silently.
+
+Then, across studies, CRS/ICANS records graded on different scales are not mixed (unless the
+plan allows it) and overlapping cohorts are counted once (``select.prefer``). Every study
+with a candidate that ends up not pooled is returned as :class:`NotPooled` with the rule
+that stopped it: nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from extract.schema import (
+    GRADING_SCALES,
     OUTCOME_FAMILIES,
     BinaryRecord,
     ProportionRecord,
     PValueRecord,
     RatioRecord,
     Study,
+    comparator_of,
+    grading_scale,
 )
 
 from .plan import Analysis
+from .select_rules import RULES, candidates, combine_strata, first_failure
 
 OUTCOME_LABELS = {"pfs": "PFS", "efs": "EFS", "lfs": "LFS", "os": "OS", "cr": "CR",
                   "mrd_negative_cr": "MRD-negative CR"}
+
+__all__ = ["RULES", "AnalysisData", "Contribution", "NotPooled", "OUTCOME_LABELS", "select",
+           "study_label", "rounded_count_variants"]
 
 
 def study_label(study: Study) -> str:
@@ -45,6 +59,8 @@ class Contribution:
     alternatives: list[str] = field(default_factory=list)
     subgroup: str | None = None
     footnotes: list[str] = field(default_factory=list)
+    size: int | None = None  # patients behind the record (overlap resolution)
+    year: int = 0
 
     def provenance(self) -> dict[str, Any]:
         rec = self.record
@@ -72,6 +88,7 @@ class NotPooled:
     file: str | None = None
     record: str | None = None
     quote: str | None = None
+    rule: str = ""  # the selection rule that stopped it (one of RULES)
 
 
 @dataclass
@@ -88,42 +105,6 @@ def _outcomes(names: list[str]) -> set[str]:
     return out
 
 
-def _timepoint_ok(rec, wanted: list[str]) -> bool:
-    if not wanted:
-        return True
-    tp = (rec.timepoint or "").strip().lower()
-    return tp in {w.strip().lower() for w in wanted}
-
-
-def _matches(rec, a: Analysis, outcomes: set[str]) -> bool:
-    s = a.select
-    if rec.outcome not in outcomes or not _timepoint_ok(rec, s.timepoint):
-        return False
-    if s.kind == "binary":
-        return isinstance(rec, BinaryRecord) and (not s.exposure or rec.exposure in s.exposure)
-    if s.kind == "ratio":
-        if not isinstance(rec, RatioRecord):
-            return False
-        if s.exposure and rec.exposure not in s.exposure:
-            return False
-        if s.measure and rec.measure not in s.measure:
-            return False
-        if rec.ci_lower is None or rec.ci_upper is None:
-            # without a CI the SE can still be recovered from an exact p-value
-            if rec.p is None or isinstance(rec.p, str) or rec.estimate == 1:
-                return False
-        if s.adjusted == "only" and not rec.adjusted:
-            return False
-        if s.adjusted == "exclude" and rec.adjusted:
-            return False
-        return True
-    if s.kind == "proportion":
-        if not isinstance(rec, ProportionRecord):
-            return False
-        return rec.group is None or not s.whole_cohort
-    return False
-
-
 def _rank(rec, a: Analysis, order: int) -> tuple:
     s = a.select
     exp_rank = s.exposure.index(rec.exposure) if s.exposure and hasattr(rec, "exposure") and \
@@ -131,7 +112,8 @@ def _rank(rec, a: Analysis, order: int) -> tuple:
     adj_rank = 0
     if isinstance(rec, RatioRecord):
         adj_rank = (0 if rec.adjusted else 1) if s.adjusted == "prefer" else (1 if rec.adjusted else 0)
-    return (exp_rank, adj_rank, order)
+    scale_rank = 0
+    return (exp_rank, adj_rank, scale_rank, order)
 
 
 def _why(chosen, others: list, a: Analysis) -> str:
@@ -150,51 +132,106 @@ def _why(chosen, others: list, a: Analysis) -> str:
     return "; ".join(parts)
 
 
+def record_size(study: Study, rec) -> int | None:
+    """Patients behind a record, from its own numbers where it has them."""
+    if isinstance(rec, BinaryRecord):
+        return rec.exposed.total + rec.reference.total
+    if isinstance(rec, ProportionRecord):
+        return rec.total
+    groups = {g.id: g.n for g in study.groups}
+    if isinstance(rec, RatioRecord) and groups.get(rec.exposed) and groups.get(rec.reference):
+        return groups[rec.exposed] + groups[rec.reference]
+    pop = study.population
+    return pop.n_evaluable or pop.n_infused or pop.n_enrolled
+
+
+def _not_pooled_text(rule: str, reason: str) -> str:
+    return reason if rule == "pvalue_only" else f"not pooled ({rule}): {reason}"
+
+
 def select(analysis: Analysis, studies: list[tuple[Study, str]]) -> AnalysisData:
     """Pick each study's record for ``analysis``. ``studies`` pairs each Study with its file path."""
     outcomes = _outcomes(analysis.select.outcome)
     contributions: list[Contribution] = []
     not_pooled: list[NotPooled] = []
+    by_id = {s.id: s for s, _ in studies}
     for study, path in sorted(studies, key=lambda sp: (sp[0].citation.year, sp[0].id)):
         label = study_label(study)
-        matches = [(i, r) for i, r in enumerate(study.records) if _matches(r, analysis, outcomes)]
-        if matches:
-            matches.sort(key=lambda ir: _rank(ir[1], analysis, ir[0]))
-            idx, chosen = matches[0]
-            others = [r for _, r in matches[1:]]
-            c = Contribution(
-                study_id=study.id, label=label, file=path, record_index=idx, record=chosen,
-                reason=_why(chosen, others, analysis),
-                alternatives=[f"{r.id} (not used)" for r in others],
-            )
-            if analysis.subgroup_by == "outcome":
-                c.subgroup = OUTCOME_LABELS.get(chosen.outcome, chosen.outcome.upper())
-            if isinstance(chosen, RatioRecord):
-                c.footnotes.append(_adjustment_note(chosen))
-                if chosen.ci_lower is None:
-                    c.footnotes.append("no CI reported: SE recovered from the estimate and its "
-                                       "p-value (Cochrane Handbook §6.3.2)")
-            if (analysis.select.exposure and getattr(chosen, "exposure", None)
-                    and chosen.exposure != analysis.select.exposure[0]):
-                c.footnotes.append(_comparison_note(chosen))
-            contributions.append(c)
+        cands = candidates(study, analysis, outcomes)
+        if not cands:
             continue
-        if analysis.select.list_pvalue_only and analysis.select.kind != "proportion":
-            pv = [r for r in study.records if isinstance(r, PValueRecord)
-                  and r.outcome in outcomes
-                  and (not analysis.select.exposure or r.exposure in analysis.select.exposure)]
-            for r in pv:
-                p_text = r.p if isinstance(r.p, str) else f"{r.p:g}"
-                if not p_text.lstrip().startswith(("<", ">", "≤", "≥")):
-                    p_text = f"= {p_text}"
-                test = f" ({r.test})" if r.test else ""
-                not_pooled.append(NotPooled(
-                    study.id, label,
-                    f"not poolable: reported p {p_text}{test} for {r.comparison}, "
-                    f"{OUTCOME_LABELS.get(r.outcome, r.outcome)}; no effect estimate",
-                    path, r.id, r.quotes[0].text if r.quotes else None))
-    _drop_overlaps(contributions, not_pooled, studies)
+        passing, stopped = [], []
+        for i, r in cands:
+            failure = first_failure(study, r, analysis)
+            (stopped if failure else passing).append((i, r, failure))
+        if not passing and analysis.select.strata == "combine":
+            combined = combine_strata(study, [(i, r) for i, r, f in stopped
+                                              if f and f[0] == "stratum"])
+            if combined is not None:
+                passing = [(combined[0], combined[1], None)]
+        if not passing:
+            seen: dict[str, None] = {}
+            for _, r, (rule, why) in stopped:
+                seen.setdefault(f"{why}", None)
+            i0, r0, (rule0, _) = stopped[0]
+            reason = "; ".join(list(seen)[:3]) + (f"; and {len(seen) - 3} more" if len(seen) > 3
+                                                  else "")
+            not_pooled.append(NotPooled(
+                study.id, label, _not_pooled_text(rule0, reason), path, r0.id,
+                r0.quotes[0].text if r0.quotes else None, rule0))
+            continue
+        passing.sort(key=lambda t: _rank(t[1], analysis, t[0]))
+        idx, chosen, _ = passing[0]
+        others = [r for _, r, _ in passing[1:]]
+        c = Contribution(
+            study_id=study.id, label=label, file=path, record_index=idx, record=chosen,
+            reason=_why(chosen, others, analysis),
+            alternatives=[f"{r.id} (not used)" for r in others]
+            + [f"{r.id} (not used: {f[0]})" for _, r, f in stopped],
+            size=record_size(study, chosen), year=study.citation.year,
+        )
+        if analysis.subgroup_by == "outcome":
+            c.subgroup = OUTCOME_LABELS.get(chosen.outcome, chosen.outcome.upper())
+        c.footnotes.extend(_footnotes(study, chosen, analysis))
+        contributions.append(c)
+    _scale_mix(contributions, not_pooled, by_id, analysis)
+    _drop_overlaps(contributions, not_pooled, by_id, analysis)
     return AnalysisData(analysis, contributions, not_pooled)
+
+
+def _footnotes(study: Study, chosen, analysis: Analysis) -> list[str]:
+    notes = []
+    if isinstance(chosen, RatioRecord):
+        notes.append(_adjustment_note(chosen))
+        if chosen.ci_lower is None:
+            notes.append("no CI reported: SE recovered from the estimate and its "
+                         "p-value (Cochrane Handbook §6.3.2)")
+    if (analysis.select.exposure and getattr(chosen, "exposure", None)
+            and chosen.exposure != analysis.select.exposure[0]):
+        notes.append(_comparison_note(chosen))
+    if hasattr(chosen, "reference") or isinstance(chosen, PValueRecord):
+        comp = comparator_of(study, chosen)
+        if comp.kind != "concurrent":
+            what = comp.kind.replace("_", " ")
+            extra = ", ".join(x for x in (comp.registration, comp.description) if x)
+            notes.append(f"{what} comparator" + (f" ({extra})" if extra else ""))
+    for arm_name, arm in _arms(chosen):
+        if arm.events_range is not None:
+            lo, hi = arm.events_range
+            notes.append(f"{arm_name}events {arm.events} derived from a rounded percentage "
+                         f"({arm.percent:g}% of {arm.total} allows {lo}-{hi}); "
+                         f"sensitivity uses both ends")
+    if chosen.derived.get("events", "").startswith("sum over strata"):
+        notes.append(chosen.derived["events"])
+    return notes
+
+
+def _arms(rec) -> list[tuple[str, Any]]:
+    if isinstance(rec, ProportionRecord):
+        return [("", rec)]
+    if isinstance(rec, BinaryRecord):
+        return [(f"{rec.exposed.group}: ", rec.exposed), (f"{rec.reference.group}: ", rec.reference)]
+    return []
 
 
 def _comparison_note(rec) -> str:
@@ -210,24 +247,102 @@ def _adjustment_note(rec: RatioRecord) -> str:
     return "unadjusted (univariable)"
 
 
-def _drop_overlaps(contributions: list[Contribution], not_pooled: list[NotPooled],
-                   studies: list[tuple[Study, str]]) -> None:
-    """Keep one report of an overlapping cohort: the larger, then the earlier id."""
-    by_id = {s.id: s for s, _ in studies}
-    ids = {c.study_id for c in contributions}
-    drop: dict[str, str] = {}
-    for c in contributions:
-        s = by_id[c.study_id]
-        for o in s.overlaps:
-            if o.study in ids and o.study not in drop and c.study_id not in drop:
-                other = by_id[o.study]
-                n_self = s.population.n_enrolled or s.population.n_infused or 0
-                n_other = other.population.n_enrolled or other.population.n_infused or 0
-                loser = c.study_id if (n_self, o.study) < (n_other, c.study_id) else o.study
-                keeper = o.study if loser == c.study_id else c.study_id
-                drop[loser] = f"not pooled: overlaps with {keeper} ({o.reason}); counted once"
+def _scale_mix(contributions: list[Contribution], not_pooled: list[NotPooled],
+               by_id: dict[str, Study], analysis: Analysis) -> None:
+    """Keep one CRS/ICANS grading scale unless the plan allows mixing (select.mix_scales)."""
+    scales = {c.study_id: grading_scale(by_id[c.study_id], c.record) for c in contributions}
+    known = [s for s in scales.values() if s not in (None, "not_reported")]
+    if analysis.select.mix_scales or len(set(known)) <= 1:
+        if len(set(known)) > 1:
+            for c in contributions:
+                c.footnotes.append(f"graded on {GRADING_SCALES[scales[c.study_id]]}"
+                                   if scales[c.study_id] in known else "grading scale not reported")
+        return
+    prefs = [s for s in analysis.select.grade_scale if s in known]
+    if prefs:
+        keep, how = prefs[0], "first in the plan's grade_scale"
+    else:
+        counts = Counter(known)
+        order = list(GRADING_SCALES)
+        keep = min(counts, key=lambda s: (-counts[s], order.index(s)))
+        how = "the scale most studies used"
     for c in list(contributions):
-        if c.study_id in drop:
+        s = scales[c.study_id]
+        if s in known and s != keep:
             contributions.remove(c)
-            not_pooled.append(NotPooled(c.study_id, c.label, drop[c.study_id], c.file,
-                                        c.record.id))
+            not_pooled.append(NotPooled(
+                c.study_id, c.label,
+                _not_pooled_text("scale_mix", f"graded on {s}; this analysis keeps {keep} ({how}) "
+                                 f"and the plan does not mix scales (select.mix_scales)"),
+                c.file, c.record.id, None, "scale_mix"))
+
+
+def _drop_overlaps(contributions: list[Contribution], not_pooled: list[NotPooled],
+                   by_id: dict[str, Study], analysis: Analysis) -> None:
+    """Count an overlapping cohort once: keep one record per cluster by ``select.prefer``."""
+    present = {c.study_id: c for c in contributions}
+    parent = {sid: sid for sid in present}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    reasons: dict[frozenset, str] = {}
+    for sid in present:
+        for o in by_id[sid].overlaps:
+            if o.study in present:
+                parent[find(sid)] = find(o.study)
+                reasons[frozenset((sid, o.study))] = o.reason
+    clusters: dict[str, list[Contribution]] = {}
+    for sid, c in present.items():
+        clusters.setdefault(find(sid), []).append(c)
+    prefer = analysis.select.prefer
+    for members in clusters.values():
+        if len(members) < 2:
+            continue
+        by_size = sorted(members, key=lambda c: (-(c.size or 0), -c.year, c.study_id))
+        if prefer == "most_recent":
+            keeper = sorted(members, key=lambda c: (-c.year, -(c.size or 0), c.study_id))[0]
+            how = "the most recent report (select.prefer: most_recent)"
+        elif prefer not in ("largest", "most_recent") and prefer in present and \
+                present[prefer] in members:
+            keeper, how = present[prefer], f"named by the plan (select.prefer: {prefer})"
+        else:
+            keeper, how = by_size[0], "the larger record (select.prefer: largest)"
+        for c in members:
+            if c is keeper:
+                continue
+            why = reasons.get(frozenset((c.study_id, keeper.study_id)), "overlapping cohort")
+            text = (f"overlaps with {keeper.study_id} ({why}); counted once: {keeper.study_id} "
+                    f"kept, {how}; n = {keeper.size} vs {c.size} in this record")
+            contributions.remove(c)
+            not_pooled.append(NotPooled(c.study_id, c.label, _not_pooled_text("overlap", text),
+                                        c.file, c.record.id, None, "overlap"))
+
+
+def rounded_count_variants(data: AnalysisData) -> tuple[AnalysisData, AnalysisData] | None:
+    """The analysis with every count derived from a rounded percentage at its low, then high
+    end (``events_range``); None when no contribution has such a count. For a sensitivity fit.
+    """
+    if not any(arm.events_range for c in data.contributions for _, arm in _arms(c.record)):
+        return None
+
+    def at(end: int) -> AnalysisData:
+        out = []
+        for c in data.contributions:
+            rec = c.record
+            if isinstance(rec, ProportionRecord) and rec.events_range:
+                rec = rec.model_copy(update={"events": rec.events_range[end]})
+            elif isinstance(rec, BinaryRecord):
+                upd = {}
+                for name in ("exposed", "reference"):
+                    arm = getattr(rec, name)
+                    if arm.events_range:
+                        upd[name] = arm.model_copy(update={"events": arm.events_range[end]})
+                rec = rec.model_copy(update=upd) if upd else rec
+            out.append(replace(c, record=rec))
+        return AnalysisData(data.analysis, out, list(data.not_pooled))
+
+    return at(0), at(1)
