@@ -87,6 +87,19 @@ def percent_consistent(events: int, total: int, percent_text: str) -> bool:
     return p.lo <= exact <= p.hi
 
 
+def percent_truncated(events: int, total: int, percent_text: str) -> bool:
+    """Is the printed percentage 100·events/total cut off (not rounded) at its decimals?
+
+    Some papers truncate: 8/115 = 6.9565% printed "6.95". The exact value then lies
+    in [printed, printed + one unit of the last digit).
+    """
+    if total == 0:
+        return False
+    p = printed(percent_text)
+    exact = Fraction(100 * events, total)
+    return p.value <= exact < p.value + 2 * p.half_ulp
+
+
 def ratio_centre_consistent(est: str, lower: str, upper: str) -> tuple[bool, float, float]:
     """Could a Wald CI's geometric centre √(L·U) equal the estimate, given rounding?
 

@@ -5,18 +5,15 @@ Commands: ``carsynth text PAPER``, ``carsynth audit PAPER``, ``carsynth new ID -
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import re
 import sys
 from pathlib import Path
 
-from .audit import _N_OVER_N_PCT, _PCT_AFTER_N, _P_VALUE, _RATIO_CI, audit, cohort_sizes
+from .audit import audit
+from .draft import NotAPaper, comment, draft_text
 from .text import Document, SourceError, load_document
-
-_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>,;)\]]+)")
-_YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 
 
 def cache_dir() -> Path:
@@ -98,99 +95,25 @@ def _pdf_metadata(path: Path) -> dict:
 
 
 def _slug_ok(study_id: str) -> bool:
-    return re.fullmatch(r"[a-z0-9][a-z0-9_]*", study_id) is not None
-
-
-_NOT_TITLE = re.compile(r"EDITED BY|REVIEWED BY|CORRESPONDENCE|OPEN ACCESS|CITATION|RECEIVED|"
-                        r"ACCEPTED|PUBLISHED|COPYRIGHT|doi|https?:|©|\bet al\b", re.IGNORECASE)
-
-
-def _guess_title(full: str) -> str:
-    """A markdown heading if there is one, else the first long line that is not front matter."""
-    lines = [ln.strip() for ln in full.splitlines()[:80] if ln.strip()]
-    for ln in lines:
-        if ln.startswith("# "):
-            return ln[2:].strip()
-    for ln in lines:
-        if 30 <= len(ln) <= 250 and not _NOT_TITLE.search(ln) and not ln.endswith("."):
-            return ln.lstrip("#").strip()
-    return ""
-
-
-def draft(study_id: str, paper: Path, doc: Document, text: dict) -> str:
-    """A draft study file: what the paper's text gives, the rest left for a person."""
-    full = "\n".join(text["pages"])
-    meta = text.get("metadata", {})
-    doi = _DOI.search(full)
-    title = meta.get("title") or _guess_title(full)
-    years = [int(y) for y in _YEAR.findall(full[:5000])]
-    year = max(set(years), key=years.count) if years else None
-    journal = meta.get("subject") or ("Frontiers in Immunology"
-                                      if "Front Immunol" in full or "Frontiers in Immunology" in full
-                                      else None)
-    today = _dt.date.today().isoformat()
-    q = lambda s: json.dumps(s, ensure_ascii=False)  # noqa: E731 - YAML accepts JSON strings
-    lines = [
-        f"# Draft made by `carsynth new {study_id} --from {paper.name}`.",
-        "# Fill in what is missing; `carsynth validate` lists it. Candidate numbers found in the",
-        "# paper are listed at the end as comments: keep what you need as records, delete the rest.",
-        "schema_version: 1",
-        f"id: {study_id}",
-        "citation:",
-        "  authors: []          # e.g. [Zhang H, Wang Y]",
-        f"  title: {q(title)}",
-    ]
-    if journal:
-        lines.append(f"  journal: {q(journal)}")
-    if year:
-        lines.append(f"  year: {year}")
-    if doi:
-        lines.append(f"  doi: {doi.group(1).rstrip('.')}")
-    lines += [
-        "sources:",
-        f"  - file: {q(paper.name)}",
-        f"    sha256: {q(doc.sha256)}",
-        f"    kind: {doc.kind}",
-        "extraction:",
-        f"  extractor: {{name: \"\", date: {today}}}",
-        "groups: []",
-        "records: []",
-        "",
-        "# --- candidate numbers ---------------------------------------------------------",
-    ]
-    sizes = cohort_sizes(doc)
-    if sizes:
-        lines.append(f"# cohort and group sizes mentioned: {', '.join(map(str, sizes))}")
-    for pno, page in enumerate(doc.pages, 1):
-        for label, rx in (("n/N (x%)", _N_OVER_N_PCT), ("n (x%)", _PCT_AFTER_N),
-                          ("ratio with CI", _RATIO_CI), ("p-value", _P_VALUE)):
-            for m in rx.finditer(page):
-                line = page.count("\n", 0, m.start()) + 1
-                s = max(0, m.start() - 40)
-                quote = " ".join(page[s: m.end() + 20].split())
-                where = f"page {pno}, line {line}" if doc.kind == "pdf" else f"line {line}"
-                lines.append(f"# {where}: {label}: \"{quote}\"")
-    findings = audit(doc)
-    if findings:
-        lines.append("# --- audit findings (see `carsynth audit`) ---")
-        for f in findings:
-            lines.append(f"# {f.severity}: {f.message}")
-    return "\n".join(lines) + "\n"
+    return re.fullmatch(r"[a-z0-9][a-z0-9_]{0,79}", study_id) is not None
 
 
 # --- commands --------------------------------------------------------------------
 
 
-def _open(path_arg: str) -> tuple[Path, Document] | int:
+def _open(path_arg: str, command: str = "carsynth") -> tuple[Path, Document] | int:
     path = Path(path_arg)
     if not path.is_file():
-        print(f"carsynth: {path}: no such file", file=sys.stderr)
+        print(f"{command}: {comment(path)}: no such file", file=sys.stderr)
         return 2
     try:
-        return path, load_document(path)
+        doc = load_document(path)
     except SourceError as exc:
-        print(f"carsynth: {exc}", file=sys.stderr)
+        print(f"{command}: {comment(exc)}", file=sys.stderr)
         return 2
+    for w in doc.warnings:
+        print(f"{command}: warning: {comment(w)}", file=sys.stderr)
+    return path, doc
 
 
 def cmd_text(args) -> int:
@@ -217,8 +140,8 @@ def cmd_audit(args) -> int:
     opened = _open(args.paper)
     if isinstance(opened, int):
         return opened
-    _, doc = opened
-    findings = audit(doc)
+    path, doc = opened
+    findings = audit(doc, page_text(path)["tables"] if doc.kind == "pdf" else None)
     if args.json:
         print(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=1))
     else:
@@ -230,29 +153,55 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def _write_new(target: Path, content: str) -> None:
+    """Write a new file whole or not at all, never replacing an existing one (even in a race):
+    a temporary file beside it, then a hard link to the target name, which fails if it exists."""
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, target)
+    finally:
+        os.unlink(tmp)
+
+
 def cmd_new(args) -> int:
     if not _slug_ok(args.id):
-        print(f"carsynth new: '{args.id}' is not a valid study id (lower-case letters, digits and "
-              f"_; e.g. zhang2025)", file=sys.stderr)
+        print(f"carsynth new: {comment(repr(args.id))} is not a valid study id (lower-case letters, digits "
+              f"and _, at most 80; e.g. zhang2025)", file=sys.stderr)
         return 2
     target = Path(args.studies) / f"{args.id}.yaml"
     if target.exists():
-        print(f"carsynth new: {target} already exists; not overwriting it", file=sys.stderr)
+        print(f"carsynth new: {comment(target)} already exists; not overwriting it", file=sys.stderr)
         return 2
-    opened = _open(args.paper)
+    opened = _open(args.paper, "carsynth new")
     if isinstance(opened, int):
         return opened
     path, doc = opened
-    text = page_text(path)
-    content = draft(args.id, path, doc, text)
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(target, "x", encoding="utf-8") as fh:  # "x": never overwrite, even in a race
-            fh.write(content)
-    except FileExistsError:
-        print(f"carsynth new: {target} already exists; not overwriting it", file=sys.stderr)
+        content, notes = draft_text(args.id, path, doc, page_text(path))
+    except NotAPaper as exc:
+        print(f"carsynth new: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {target}: a draft; run `carsynth validate {target}` to see what is missing")
+    try:
+        _write_new(target, content)
+    except FileExistsError:
+        print(f"carsynth new: {comment(target)} already exists; not overwriting it", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"carsynth new: cannot write {comment(target)}: {exc.strerror}; free some space or choose "
+              f"another --studies folder", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"carsynth new: note: {note}", file=sys.stderr)
+    pending = content.count("review: pending")
+    print(f"wrote {comment(target)}: a draft with {pending} proposed records (review: pending); check each "
+          f"against its quote, set review: accepted, then run `carsynth validate {comment(target)}`")
     return 0
 
 

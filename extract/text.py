@@ -58,6 +58,7 @@ class Document:
     kind: str
     pages: tuple[str, ...]
     normalised: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...] = ()  # e.g. a damaged PDF that pymupdf repaired while reading it
 
     def find(self, quote: str) -> list[int]:
         """1-based pages on which the quote occurs (a quote may run onto the next page)."""
@@ -86,33 +87,40 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pdf_pages(path: Path) -> list[str]:
+def _pdf_pages(path: Path) -> tuple[list[str], tuple[str, ...]]:
     import pymupdf  # imported here: only PDF sources need it
 
     try:
         doc = pymupdf.open(path)
     except Exception as exc:  # pymupdf raises several types for broken files
-        raise SourceError(f"{path.name}: not a readable PDF ({exc})") from None
+        raise SourceError(f"{path.name}: not a readable PDF ({' '.join(str(exc).split())[:80]})") from None
     with doc:
         if doc.needs_pass:
             raise SourceError(f"{path.name}: the PDF is encrypted; save an unlocked copy")
-        # content order, not sort=True: sorting by position interleaves two-column layouts
-        pages = [page.get_text("text") for page in doc]
+        try:
+            # content order, not sort=True: sorting by position interleaves two-column layouts
+            pages = [page.get_text("text") for page in doc]
+        except Exception as exc:  # a damaged page stream
+            raise SourceError(f"{path.name}: a page cannot be read ({' '.join(str(exc).split())[:80]})") from None
+        repaired = bool(getattr(doc, "is_repaired", False))
     if not pages:
         raise SourceError(f"{path.name}: the PDF has no pages")
     if not any(p.strip() for p in pages):
         raise SourceError(
             f"{path.name}: the PDF has no text layer (scanned images?); run OCR first"
         )
-    return pages
+    warnings = ((f"{path.name} is damaged (truncated or with a broken cross-reference table) and was "
+                 f"repaired while reading it; check the text against the original",) if repaired else ())
+    return pages, warnings
 
 
 @lru_cache(maxsize=64)
 def _load(path: Path, mtime_ns: int, size: int) -> Document:
     digest = sha256_of(path)
+    warnings: tuple[str, ...] = ()
     if path.suffix.lower() == ".pdf":
         kind = "pdf"
-        pages = _pdf_pages(path)
+        pages, warnings = _pdf_pages(path)
     else:
         kind = "text"
         try:
@@ -127,6 +135,7 @@ def _load(path: Path, mtime_ns: int, size: int) -> Document:
         kind=kind,
         pages=tuple(pages),
         normalised=tuple(_variants(p) for p in pages),
+        warnings=warnings,
     )
 
 
