@@ -130,7 +130,9 @@ def _numbers(ap: Appraisal) -> str:
     if x.tau is not None:
         parts.append(f"τ = {x.tau:.3f}")
     if x.i2 is not None:
-        parts.append(f"I² = {x.i2:.0f}% (CI {x.i2_lower:.0f}–{x.i2_upper:.0f}%)")
+        ci = (f" (CI {x.i2_lower:.0f}–{x.i2_upper:.0f}%)"
+              if x.i2_lower is not None and x.i2_upper is not None else "")
+        parts.append(f"I² = {x.i2:.0f}%{ci}")
     if x.total_n is not None:
         parts.append(f"{x.total_n} participants")
     if x.comparator_risk is not None:
