@@ -164,7 +164,7 @@ def pool(data: pd.DataFrame, measure: str = "GEN", method: str = "REML", hksj: b
                              f"(study,event_e,n_e,event_c,n_c)")
         if settings.method == "PETO" and settings.measure != "OR":
             raise InputError("Peto's method gives an odds ratio: use --measure OR")
-        return _pool_counts(study, es, raw, settings)
+        return pool_counts(study, es, raw, settings)
     return pool_effects(es, study, settings)
 
 
@@ -174,7 +174,8 @@ def pool_effects(es: EffectSizes, study: list[str], settings: PoolSettings) -> P
     return PoolResult.from_batch(fit, 0, settings, study, es)
 
 
-def _pool_counts(study, es: EffectSizes, raw, settings: PoolSettings) -> PoolResult:
+def pool_counts(study, es: EffectSizes, raw, settings: PoolSettings) -> PoolResult:
+    """Pool two-group counts with Mantel-Haenszel or Peto (``raw``: event_e, n_e, event_c, n_c)."""
     args = (raw["event_e"], raw["n_e"], raw["event_c"], raw["n_c"])
     if settings.method == "MH":
         cf = mantel_haenszel(*args, settings.measure, settings.zero_cells)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from synthesis import cli
-from synthesis.het_report import reading
+from synthesis.report.hetreport import reading
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"

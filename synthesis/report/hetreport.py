@@ -1,4 +1,6 @@
-"""`carsynth heterogeneity`: do cohorts disagree, and why?
+"""The heterogeneity report (`carsynth heterogeneity`, also part of `carsynth build`).
+
+Do cohorts disagree, and why?
 
 For each analysis of the review plan: Q, I² with its CI, τ² and τ with
 Q-profile CIs, H², the prediction interval and a plain-language reading that
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .select import AnalysisData
+from ..pipeline import AnalysisFit
 
 RATIO_MEASURES = ("OR", "RR", "HR", "RATIO")
 #: default half-normal scale of the τ prior: 0.5 on log ratios (weakly informative;
@@ -126,13 +128,13 @@ class HetSection:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-def analyse(a, data: AnalysisData, fitted: dict[str, Any], studies: dict[str, Any],
-            options: HetOptions = HetOptions(), draw: bool = True) -> HetSection:
+def analyse(fit: AnalysisFit, studies: dict[str, Any], options: HetOptions = HetOptions(),
+            draw: bool = True) -> HetSection:
     """Heterogeneity section of one analysis (numbers, reading, and its plots as bytes)."""
-    from . import heterogeneity as het
-    from .bayes import bayes_random_effects
+    from .. import heterogeneity as het
+    from ..bayes import bayes_random_effects
 
-    main = fitted["main"]
+    a, data, main = fit.analysis, fit.data, fit.main
     out = HetSection(a.id, a.title)
     if main is None:
         out.data = {"k": 0, "reading": reading({"k": 0}, {}, a.measure)}
@@ -224,7 +226,7 @@ def analyse(a, data: AnalysisData, fitted: dict[str, Any], studies: dict[str, An
     elif k >= 1:
         b = bayes_random_effects(yi, vi, tau_prior_scale=scale)
         bd = b.to_dict()
-        from .effects import backtransform
+        from ..effects import backtransform
 
         ni = main.ni[ok] if main.ni is not None else None
         m = main.measure
@@ -261,7 +263,7 @@ def _png(fig) -> bytes:
 
     import matplotlib.pyplot as plt
 
-    from .plots import FILE_METADATA
+    from ..plots import FILE_METADATA
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, metadata=FILE_METADATA["png"])
@@ -272,7 +274,7 @@ def _png(fig) -> bytes:
 def _loo_png(a, loo, main) -> bytes:
     import matplotlib.pyplot as plt
 
-    from .effects import backtransform
+    from ..effects import backtransform
 
     n = len(loo)
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * n + 1.4))
@@ -369,94 +371,3 @@ def markdown(sections: list[dict[str, Any]], title: str) -> str:
 
 def _pct(x) -> str:
     return "—" if x is None else f"{x:.0f}%"
-
-
-# --- the command ---------------------------------------------------------------------
-
-
-def run_cli(args) -> int:
-    import json
-    import sys
-    from pathlib import Path
-
-    from .build import BuildError, _json_bytes, _load_studies, compute, write_atomic
-    from .plan import PlanError, load_plan
-    from .select import select
-
-    plan_path = Path(args.plan)
-    if not plan_path.is_file():
-        print(f"carsynth heterogeneity: {plan_path}: no such file (the review plan)", file=sys.stderr)
-        return 2
-    try:
-        plan = load_plan(plan_path)
-    except PlanError as exc:
-        for m in exc.messages:
-            print(m, file=sys.stderr)
-        return 1
-    known = [a.id for a in plan.analyses]
-    unknown = [x for x in (args.analyses or []) if x not in known]
-    if unknown:
-        print(f"carsynth heterogeneity: unknown analysis {', '.join(repr(u) for u in unknown)}; "
-              f"analyses are: {', '.join(known)}", file=sys.stderr)
-        return 2
-    bad_mods = [m for m in (args.moderator or []) if m not in MODERATORS]
-    if bad_mods:
-        print(f"carsynth heterogeneity: unknown moderator {', '.join(repr(m) for m in bad_mods)}; "
-              f"moderators are: {', '.join(MODERATORS)}", file=sys.stderr)
-        return 2
-    root = plan_path.resolve().parent
-    try:
-        studies, _ = _load_studies(plan, root, Path(args.sources) if args.sources else None)
-    except BuildError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        return 1
-    by_id = {s.id: s for s, _ in studies}
-    options = HetOptions(moderators=tuple(args.moderator) if args.moderator else None,
-                         common_tau2=args.common_tau2, allow_missing=args.allow_missing,
-                         tau_prior_scale=args.tau_prior)
-    out_dir = Path(args.output) if args.output else root / plan.output
-    chosen = [a for a in plan.analyses if not args.analyses or a.id in args.analyses]
-    sections, files = [], {}
-    try:
-        for a in chosen:
-            data = select(a, studies)
-            sec = analyse(a, data, compute(a, data), by_id, options)
-            sections.append({"title": a.title, "data": sec.data})
-            files.update(sec.files)
-            files[f"{a.id}/heterogeneity.json"] = _json_bytes(sec.data)
-    except HetInputError as exc:
-        print(f"carsynth heterogeneity: {exc}", file=sys.stderr)
-        return 2
-    report = markdown(sections, plan.title)
-    print(report if not args.json else json.dumps(
-        {a.id: s["data"] for a, s in zip(chosen, sections)}, indent=2, ensure_ascii=False))
-    if not args.analyses and not args.moderator and not args.common_tau2:
-        # the full default report: the same files `carsynth build` writes
-        files["heterogeneity.md"] = report.encode()
-        files["heterogeneity.json"] = _json_bytes(
-            {"title": plan.title, "analyses": {a.id: s["data"] for a, s in zip(chosen, sections)}})
-    for rel, data in sorted(files.items()):
-        write_atomic(out_dir / rel, data)
-    print(f"carsynth heterogeneity: {len(files)} file{'' if len(files) == 1 else 's'} written "
-          f"under {out_dir}", file=sys.stderr)
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("heterogeneity", help="check heterogeneity across cohorts")
-    p.add_argument("analyses", nargs="*", metavar="ANALYSIS", help="analysis ids (default: all)")
-    p.add_argument("--plan", default="review.yaml")
-    p.add_argument("--output", metavar="DIR")
-    p.add_argument("--sources", metavar="DIR")
-    p.add_argument("--moderator", action="append", metavar="NAME",
-                   help=f"subgroup/meta-regression moderator (repeatable): {', '.join(MODERATORS)}")
-    p.add_argument("--common-tau2", action="store_true",
-                   help="subgroups share one τ² (default: a separate τ² per subgroup)")
-    p.add_argument("--allow-missing", action="store_true",
-                   help="run a moderator on the studies that report it")
-    p.add_argument("--tau-prior", type=float, metavar="SCALE",
-                   help="half-normal prior scale for τ (default 0.5 for log ratios, 1 for logits; "
-                        "other measures need it)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of the report")
-    p.set_defaults(func=run_cli)

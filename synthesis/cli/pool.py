@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from .constants import ALL_METHODS, PI_TYPES
+from ..constants import ALL_METHODS, PI_TYPES
 
 EXIT_DATA = 2
 
@@ -65,7 +65,7 @@ def _read_csv(path: Path):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .api import InputError, pool
+    from ..api import InputError, pool
 
     path = Path(args.file)
     try:

@@ -1,0 +1,57 @@
+"""The `carsynth` command line: one handler module per command, errors handled here once."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from extract import paper
+
+    from . import build, heterogeneity, pool, validate
+
+    parser = argparse.ArgumentParser(
+        prog="carsynth",
+        description="Evidence synthesis from structured study extractions.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    validate.add_parsers(sub)
+    paper.add_parsers(sub)
+    build.add_parser(sub)
+    heterogeneity.add_parser(sub)
+    pool.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argparse.Namespace(command=None)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"carsynth {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("carsynth: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # never a traceback for the user, unless asked for
+        if os.environ.get("CARSYNTH_DEBUG"):
+            raise
+        print(
+            f"carsynth{' ' + args.command if args.command else ''}: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in carsynth; rerun with CARSYNTH_DEBUG=1 for details.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,48 @@
+"""`carsynth build`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import BuildError
+from ..plan import PlanError
+
+
+def run(args) -> int:
+    from ..build import build
+
+    plan_path = Path(args.plan)
+    if not plan_path.is_file():
+        print(f"carsynth build: {plan_path}: no such file (the review plan)", file=sys.stderr)
+        return 2
+    try:
+        report = build(plan_path, Path(args.output) if args.output else None, force=args.force,
+                       only=args.only, sources=Path(args.sources) if args.sources else None,
+                       jobs=args.jobs, progress=sys.stderr.isatty() and not args.quiet)
+    except PlanError as exc:
+        for m in exc.messages:
+            print(m, file=sys.stderr)
+        print("build stopped: the review plan has errors; previous outputs left untouched",
+              file=sys.stderr)
+        return 1
+    except BuildError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"carsynth build: {len(report.built)} analyses built, {len(report.skipped)} "
+              f"unchanged; {len(report.written)} files written to {report.output}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("build", help="regenerate every analysis, forest plot and result table")
+    p.add_argument("--plan", default="review.yaml", help="the review plan (default review.yaml)")
+    p.add_argument("--output", metavar="DIR", help="output folder (default: the plan's, output/)")
+    p.add_argument("--sources", metavar="DIR", help="source documents (default: the plan's)")
+    p.add_argument("--force", action="store_true", help="rebuild even unchanged analyses")
+    p.add_argument("--only", nargs="+", metavar="ID", help="build only these analyses")
+    p.add_argument("--jobs", type=int, default=2, help="processes for drawing (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress or summary line")
+    p.set_defaults(func=run)

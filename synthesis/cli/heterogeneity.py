@@ -1,0 +1,96 @@
+"""`carsynth heterogeneity`: do cohorts disagree, and why?"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import BuildError
+from ..plan import PlanError, load_plan
+from ..report.hetreport import MODERATORS, HetInputError, HetOptions, analyse, markdown
+
+
+def run(args) -> int:
+    from ..pipeline import fit_analysis, load_studies
+    from ..report.state import write_atomic
+    from ..report.writers import json_bytes
+    from ..select import select
+
+    plan_path = Path(args.plan)
+    if not plan_path.is_file():
+        print(f"carsynth heterogeneity: {plan_path}: no such file (the review plan)", file=sys.stderr)
+        return 2
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as exc:
+        for m in exc.messages:
+            print(m, file=sys.stderr)
+        return 1
+    known = [a.id for a in plan.analyses]
+    unknown = [x for x in (args.analyses or []) if x not in known]
+    if unknown:
+        print(f"carsynth heterogeneity: unknown analysis {', '.join(repr(u) for u in unknown)}; "
+              f"analyses are: {', '.join(known)}", file=sys.stderr)
+        return 2
+    bad_mods = [m for m in (args.moderator or []) if m not in MODERATORS]
+    if bad_mods:
+        print(f"carsynth heterogeneity: unknown moderator {', '.join(repr(m) for m in bad_mods)}; "
+              f"moderators are: {', '.join(MODERATORS)}", file=sys.stderr)
+        return 2
+    root = plan_path.resolve().parent
+    try:
+        studies, _ = load_studies(plan, root, Path(args.sources) if args.sources else None)
+    except BuildError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 1
+    by_id = {s.id: s for s, _ in studies}
+    options = HetOptions(moderators=tuple(args.moderator) if args.moderator else None,
+                         common_tau2=args.common_tau2, allow_missing=args.allow_missing,
+                         tau_prior_scale=args.tau_prior)
+    out_dir = Path(args.output) if args.output else root / plan.output
+    chosen = [a for a in plan.analyses if not args.analyses or a.id in args.analyses]
+    sections, files = [], {}
+    try:
+        for a in chosen:
+            data = select(a, studies)
+            sec = analyse(fit_analysis(a, data), by_id, options)
+            sections.append({"title": a.title, "data": sec.data})
+            files.update(sec.files)
+            files[f"{a.id}/heterogeneity.json"] = json_bytes(sec.data)
+    except HetInputError as exc:
+        print(f"carsynth heterogeneity: {exc}", file=sys.stderr)
+        return 2
+    report = markdown(sections, plan.title)
+    print(report if not args.json else json.dumps(
+        {a.id: s["data"] for a, s in zip(chosen, sections)}, indent=2, ensure_ascii=False))
+    if not args.analyses and not args.moderator and not args.common_tau2:
+        # the full default report: the same files `carsynth build` writes
+        files["heterogeneity.md"] = report.encode()
+        files["heterogeneity.json"] = json_bytes(
+            {"title": plan.title, "analyses": {a.id: s["data"] for a, s in zip(chosen, sections)}})
+    for rel, data in sorted(files.items()):
+        write_atomic(out_dir / rel, data)
+    print(f"carsynth heterogeneity: {len(files)} file{'' if len(files) == 1 else 's'} written "
+          f"under {out_dir}", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("heterogeneity", help="check heterogeneity across cohorts")
+    p.add_argument("analyses", nargs="*", metavar="ANALYSIS", help="analysis ids (default: all)")
+    p.add_argument("--plan", default="review.yaml")
+    p.add_argument("--output", metavar="DIR")
+    p.add_argument("--sources", metavar="DIR")
+    p.add_argument("--moderator", action="append", metavar="NAME",
+                   help=f"subgroup/meta-regression moderator (repeatable): {', '.join(MODERATORS)}")
+    p.add_argument("--common-tau2", action="store_true",
+                   help="subgroups share one τ² (default: a separate τ² per subgroup)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="run a moderator on the studies that report it")
+    p.add_argument("--tau-prior", type=float, metavar="SCALE",
+                   help="half-normal prior scale for τ (default 0.5 for log ratios, 1 for logits; "
+                        "other measures need it)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the report")
+    p.set_defaults(func=run)

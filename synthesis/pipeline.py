@@ -1,0 +1,157 @@
+"""One analysis from validated records to fitted models: the typed `AnalysisFit`.
+
+records (synthesis.select) -> effect sizes (synthesis.effects) -> fits
+(synthesis.api / models: main, common effect, subgroups) -> subgroup test.
+Presentation (synthesis.report) reads the attributes of an `AnalysisFit`;
+nothing here draws or writes files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BuildError
+from .plan import Analysis, ReviewPlan
+from .select import AnalysisData, Contribution
+
+
+@dataclass(frozen=True)
+class SubgroupFit:
+    """One subgroup of an analysis (its studies and their pooled fit)."""
+
+    name: str
+    result: Any  # PoolResult
+    members: tuple[Contribution, ...]
+
+
+@dataclass(frozen=True)
+class SubgroupTest:
+    """Test for subgroup differences (Cochran's Q across subgroup estimates)."""
+
+    q_between: float
+    df: int
+    pval: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"q_between": self.q_between, "df": self.df, "pval": self.pval}
+
+
+@dataclass(frozen=True)
+class AnalysisFit:
+    """Every fit of one analysis of the review plan."""
+
+    analysis: Analysis
+    data: AnalysisData
+    main: Any  # PoolResult | None (None: no study reports an estimate)
+    common: Any  # PoolResult | None (the common-effect fit, if the plan shows it)
+    subgroups: tuple[SubgroupFit, ...] = ()
+    subgroup_test: SubgroupTest | None = None
+
+
+def load_studies(plan: ReviewPlan, root: Path, sources_override: Path | None):
+    """Validate every study file of the plan; [(Study, path relative to root)] and the report.
+
+    Raises BuildError (with every validation error) if a file does not validate."""
+    from extract.validate import validate_paths
+
+    studies_dir = (root / plan.studies).resolve()
+    if not studies_dir.is_dir():
+        raise BuildError([f"{root / 'review.yaml'}: studies folder '{plan.studies}' not found"])
+    sources = sources_override or ((root / plan.sources).resolve() if plan.sources else None)
+    report = validate_paths([studies_dir], sources)
+    if not report.ok:
+        lines = [str(m) for m in report.messages if m.severity == "error"]
+        lines.append(f"build stopped: {report.errors} error(s) in the study files; "
+                     f"previous outputs left untouched")
+        raise BuildError(lines)
+    pairs = []
+    for fr in report.files:
+        assert fr.study is not None
+        try:
+            rel = fr.path.resolve().relative_to(root.resolve())
+        except ValueError:
+            rel = fr.path
+        pairs.append((fr.study, str(rel)))
+    return pairs, report
+
+
+def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
+    """Fit the analysis (overall, per subgroup, optional common effect)."""
+    import numpy as np
+
+    from . import effects
+    from .api import pool_counts, pool_effects
+    from .models import PoolSettings
+
+    a = analysis
+    contribs = data.contributions
+    m = a.model
+    kind = a.select.kind
+    pool_measure = {"HR": "RATIO"}.get(a.measure, a.measure)
+
+    def effect_sizes(cs):
+        recs = [c.record for c in cs]
+        if kind == "binary":
+            return effects.binary([r.exposed.events for r in recs], [r.exposed.total for r in recs],
+                                  [r.reference.events for r in recs],
+                                  [r.reference.total for r in recs], pool_measure)
+        if kind == "proportion":
+            return effects.proportion([r.events for r in recs], [r.total for r in recs],
+                                      pool_measure)
+        es = effects.ratio_from_ci([r.estimate for r in recs],
+                                   [r.ci_lower or np.nan for r in recs],
+                                   [r.ci_upper or np.nan for r in recs], [r.ci_level for r in recs])
+        for i, r in enumerate(recs):
+            if r.ci_lower is None:  # p-only: SE from the p-value
+                from_p = effects.ratio_from_p([r.estimate], [float(r.p)])
+                es.yi[i], es.vi[i] = from_p.yi[0], from_p.vi[0]
+                es.excluded.pop(i, None)
+                if not np.isfinite(from_p.vi[0]):
+                    es.excluded[i] = from_p.excluded[0]
+        es.measure = "RATIO"
+        return es
+
+    def fit(cs, method=None):
+        if not cs:
+            return None
+        settings = PoolSettings(measure=pool_measure if kind != "ratio" else "RATIO",
+                                method=method or m.method, hksj=m.hksj, hksj_adhoc=m.hksj_adhoc,
+                                pi=m.pi, level=m.level)
+        es = effect_sizes(cs)
+        if settings.method in ("MH", "PETO"):
+            recs = [c.record for c in cs]
+            raw = {"event_e": np.array([r.exposed.events for r in recs], float),
+                   "n_e": np.array([r.exposed.total for r in recs], float),
+                   "event_c": np.array([r.reference.events for r in recs], float),
+                   "n_c": np.array([r.reference.total for r in recs], float)}
+            return pool_counts([c.label for c in cs], es, raw, settings)
+        return pool_effects(es, [c.label for c in cs], settings)
+
+    main = fit(contribs) if contribs else None
+    common = None
+    if m.show_common and contribs:
+        common = fit(contribs, "MH" if kind == "binary" and a.measure in ("OR", "RR", "RD")
+                     else "FE")
+    subgroups = []
+    if a.subgroup_by == "outcome":
+        names = sorted({c.subgroup for c in contribs if c.subgroup})
+        if len(names) > 1:
+            for name in names:
+                cs = [c for c in contribs if c.subgroup == name]
+                subgroups.append(SubgroupFit(name, fit(cs), tuple(cs)))
+    sub_test = None
+    if len(subgroups) > 1:
+        # test for subgroup differences: Cochran's Q across subgroup estimates with
+        # inverse-variance weights (Borenstein et al. 2009, ch. 19; as RevMan)
+        from scipy.stats import chi2
+
+        est = np.array([s.result.estimate for s in subgroups])
+        se = np.array([s.result.se for s in subgroups])
+        w = 1 / se**2
+        mu = (w * est).sum() / w.sum()
+        qb = float((w * (est - mu) ** 2).sum())
+        df = len(subgroups) - 1
+        sub_test = SubgroupTest(qb, df, float(chi2.sf(qb, df)))
+    return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test)

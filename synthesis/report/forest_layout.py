@@ -1,0 +1,188 @@
+"""The forest plot of one analysis as a `ForestSpec` (rows, columns, summary lines, notes).
+
+Reads an `AnalysisFit`; synthesis.plots draws the spec.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..fmt import fixed as _fmt
+from ..fmt import p_value as _pfmt
+from ..pipeline import AnalysisFit
+from ..plan import Analysis
+from ..plots import ForestRow, ForestSpec, fmt_effect
+
+MEASURE_NAMES = {
+    "OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference", "HR": "Hazard Ratio",
+    "RATIO": "Ratio", "PR": "Proportion", "PLO": "Proportion", "PAS": "Proportion",
+    "PFT": "Proportion",
+}
+
+
+def _study_row(c, res, i, kind, measure, marks):
+    import numpy as np
+
+    from ..effects import backtransform
+
+    r = c.record
+    yi, vi = res.yi[i], res.vi[i]
+    if np.isfinite(yi):
+        z = 1.959963984540054
+        bt = backtransform(res.measure, [yi, yi - z * math.sqrt(vi), yi + z * math.sqrt(vi)],
+                           res.ni)
+        est, lo, hi = (float(x) for x in bt)
+        if kind == "ratio" and r.ci_lower is not None:  # the study's own reported numbers
+            est, lo, hi = r.estimate, r.ci_lower, r.ci_upper
+    else:
+        est = lo = hi = math.nan
+    cells = []
+    if kind == "binary":
+        cells = [f"{r.exposed.events}/{r.exposed.total}", f"{r.reference.events}/{r.reference.total}"]
+    elif kind == "proportion":
+        cells = [f"{r.events}/{r.total}"]
+    elif kind == "ratio":
+        cells = ["adj." if r.adjusted else "unadj."]
+    w = res.weights[i]
+    text = fmt_effect(est, lo, hi, 2 if measure not in ("RD", "PR", "PLO", "PAS", "PFT") else 3)
+    if not np.isfinite(yi):
+        text = "excluded"
+    return ForestRow("study", c.label, est, lo, hi, float(w) if np.isfinite(w) else None, cells,
+                     text, marks)
+
+
+def _pooled_rows(res, label, kind, measure, style="random", pi=True):
+    d = res.to_dict()
+    bt = d["backtransformed"]
+    digits = 3 if measure in ("RD", "PR", "PLO", "PAS", "PFT") else 2
+    ncols = {"binary": 2, "proportion": 1, "ratio": 1}[kind]
+    cells = [""] * ncols  # group totals are filled in by the caller
+    rows = [ForestRow("pooled", label, bt["estimate"] or math.nan, bt["ci_lb"] or math.nan,
+                      bt["ci_ub"] or math.nan, 100.0 if style == "random" else None, cells,
+                      fmt_effect(bt["estimate"] or math.nan, bt["ci_lb"] or math.nan,
+                                 bt["ci_ub"] or math.nan, digits), style=style)]
+    if pi and bt["pi_lb"] is not None:
+        rows.append(ForestRow("pi", "Prediction interval", math.nan, bt["pi_lb"], bt["pi_ub"],
+                              None, [""] * ncols, f"[{bt['pi_lb']:.{digits}f}, {bt['pi_ub']:.{digits}f}]"))
+    return rows
+
+
+def _het_line(res, prefix="Heterogeneity") -> str:
+    d = res.to_dict()
+    if d["k"] < 2:
+        return f"{prefix}: not applicable (k = {d['k']})"
+    tau = (f"τ² = {_fmt(d['tau2'], 3)} [{_fmt(d['tau2_ci_lb'], 3)}, {_fmt(d['tau2_ci_ub'], 3)}]; "
+           if d["method"] not in ("FE", "MH", "PETO") else "")
+    return (f"{prefix}: {tau}χ² = {_fmt(d['q'])}, df = {int(d['q_df'])} "
+            f"(P = {_pfmt(d['q_pval'])}); I² = {_fmt(d['i2'], 0)}%")
+
+
+def _overall_line(res) -> str:
+    d = res.to_dict()
+    if d["df"] is not None:
+        return f"Test for overall effect: t({int(d['df'])}) = {_fmt(abs(d['stat']))} (P = {_pfmt(d['pval'])})"
+    return f"Test for overall effect: Z = {_fmt(abs(d['stat']))} (P = {_pfmt(d['pval'])})"
+
+
+def _model_text(a: Analysis) -> str:
+    m = a.model
+    if m.method in ("MH", "PETO", "FE"):
+        return {"MH": "M-H, Fixed", "PETO": "Peto, Fixed", "FE": "IV, Fixed"}[m.method]
+    return "IV, Random"
+
+
+def forest_spec(fit: AnalysisFit) -> ForestSpec:
+    """Rows, columns, summary lines and footnotes of the forest plot of one analysis."""
+    a, data = fit.analysis, fit.data
+    kind = a.select.kind
+    main = fit.main
+    contribs = data.contributions
+    # footnotes: adjustment status, exclusions, choices between records
+    footnotes: list[str] = []
+    note_index: dict[str, int] = {}
+
+    def mark(text: str) -> int:
+        if text not in note_index:
+            note_index[text] = len(note_index) + 1
+            footnotes.append(f"{len(note_index)} {text}")
+        return note_index[text]
+
+    rows: list[ForestRow] = []
+    lvl = int(round(a.model.level * 100))
+
+    def study_rows(members):
+        out = []
+        for c in members:
+            i = contribs.index(c)
+            marks = [mark(f) for f in c.footnotes]
+            if main is not None and i in main.excluded:
+                marks.append(mark(f"{c.label}: {main.excluded[i]}"))
+            if c.alternatives:
+                marks.append(mark(f"{c.label}: record '{c.record.id}' used ({c.reason}); "
+                                  f"also reported: {', '.join(c.alternatives)}"))
+            out.append(_study_row(c, main, i, kind, a.measure, marks))
+        return out
+
+    if fit.subgroups:
+        for sg in fit.subgroups:
+            rows.append(ForestRow("header", sg.name, cells=[""] * (2 if kind == "binary" else 1)))
+            rows.extend(study_rows(sg.members))
+            if sg.result.k >= 2:
+                sub = _pooled_rows(sg.result, f"Subtotal ({lvl}% CI)", kind, a.measure, pi=False)
+                sub[0].weight = sum(main.weights[contribs.index(c)] for c in sg.members)
+                rows.extend(sub)
+            rows.append(ForestRow("blank", ""))
+    else:
+        rows.extend(study_rows(contribs))
+    summary: list[str] = []
+    if main is not None and main.k >= 1:
+        if main.k >= 2:
+            label = f"Total ({lvl}% CI)" if not fit.common else f"Random effects ({lvl}% CI)"
+            pooled = _pooled_rows(main, label, kind, a.measure)
+            if kind == "binary":
+                recs = [c.record for c in contribs]
+                pooled[0].cells = [f"{sum(r.exposed.events for r in recs)}/{sum(r.exposed.total for r in recs)}",
+                                   f"{sum(r.reference.events for r in recs)}/{sum(r.reference.total for r in recs)}"]
+            rows.extend(pooled[:1])
+            if fit.common is not None:
+                c_rows = _pooled_rows(fit.common, f"Common effect ({lvl}% CI)", kind,
+                                      a.measure, style="common", pi=False)
+                c_rows[0].weight = None
+                rows.extend(c_rows)
+            rows.extend(pooled[1:])
+            summary.append(_het_line(main))
+            summary.append(_overall_line(main))
+            if fit.subgroup_test:
+                t = fit.subgroup_test
+                summary.append(f"Test for subgroup differences: χ² = {_fmt(t.q_between)}, "
+                               f"df = {t.df} (P = {_pfmt(t.pval)})")
+            ci_kind = {"wald": "Wald z", "hksj": "Hartung–Knapp–Sidik–Jonkman t",
+                       "hksj-adhoc": "HKSJ (ad hoc, never narrower than Wald)"}[main.settings.ci_type]
+            model = (f"Model: {main.method} τ², {ci_kind} CI"
+                     if main.settings.random else f"Model: {main.method} common effect")
+            if main.pi_note and main.settings.random:
+                model += f"; {main.pi_note}"
+            elif main.settings.random:
+                model += f"; prediction interval t with {'k−2' if a.model.pi == 'hts' else a.model.pi} df"
+            summary.append(model)
+        else:
+            summary.append("Not pooled: a single study (k = 1); its own estimate is shown")
+        for w in main.warnings:
+            if w.startswith(("k = 2", "k = 3", "k = 4", "an iterative")):
+                summary.append("Caution: " + w)
+    elif not contribs:
+        summary.append("No study reports an estimate for this analysis")
+    not_pooled = [f"{n.label}: {n.reason}" for n in data.not_pooled]
+    header = {"binary": ["Exposed\nn/N", "Reference\nn/N"], "proportion": ["Events/N"],
+              "ratio": ["Model"]}[kind]
+    measure = MEASURE_NAMES.get(a.measure, a.measure)
+    method = _model_text(a) if kind != "proportion" else a.measure + ", Random"
+    log_scale = a.measure in ("OR", "RR", "HR", "RATIO")
+    null = 1.0 if log_scale else (0.0 if a.measure == "RD" else None)
+    favours = tuple(a.favours) if len(a.favours) == 2 else None
+    return ForestSpec(
+        title=a.title, rows=rows, columns=header,
+        effect_header=f"{measure}\n{method}, {lvl}% CI", log_scale=log_scale, null_value=null,
+        xlabel=measure, favours=favours, summary_lines=summary, footnotes=footnotes,
+        not_pooled=not_pooled, percent_axis=a.measure in ("PR", "PLO", "PAS", "PFT"),
+    )
