@@ -250,7 +250,8 @@ def load_plan(path: Path, check_paths: bool = True) -> ReviewPlan:
         msgs = []
         for err in exc.errors(include_url=False)[:200]:
             p = strip_tags(err["loc"], located.data)
-            line, col = located.where(p)
+            at_key = located.key_positions.get(p) if err["type"] == "extra_forbidden" else None
+            line, col = at_key or located.where(p)
             msgs.append(Message(display, line, col, "error", dotted(p, located.data), explain(err)))
         raise PlanError(msgs) from None
     msgs = []

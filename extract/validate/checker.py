@@ -33,8 +33,10 @@ class StudyChecker(RecordChecks, ProvenanceChecks):
         self.suppressed = 0
         self._first_suppressed: tuple[int, int] | None = None
 
-    def add(self, severity: str, path: tuple, message: str) -> None:
-        line, col = self.loc.where(path)
+    def add(self, severity: str, path: tuple, message: str, at_key: bool = False) -> None:
+        """A message at the value of ``path`` (or at its key, for an unknown key)."""
+        key_pos = self.loc.key_positions.get(tuple(path)) if at_key else None
+        line, col = key_pos or self.loc.where(path)
         if len(self.messages) >= MAX_MESSAGES:
             self.suppressed += 1
             self._first_suppressed = self._first_suppressed or (line, col)
@@ -64,7 +66,8 @@ class StudyChecker(RecordChecks, ProvenanceChecks):
             names = all_field_names()
             errors = exc.errors(include_url=False)
             for err in errors[:MAX_MESSAGES + 1]:
-                self.add(ERROR, strip_tags(err["loc"], data), explain(err, names))
+                self.add(ERROR, strip_tags(err["loc"], data), explain(err, names),
+                         at_key=err["type"] == "extra_forbidden")
             self.suppressed += max(0, len(errors) - MAX_MESSAGES - 1)
             return None
 
