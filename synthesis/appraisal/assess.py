@@ -10,7 +10,7 @@ pipeline code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -97,12 +97,14 @@ class Appraisal:
     inputs: GradeInputs | None
     certainty: Certainty | None
     thresholds: Thresholds
+    estimate: tuple[float, float, float] | None = None   # reader's scale: estimate, CI
+    estimate_label: str = ""                              # which fit it is (lead estimate)
 
     def rob_rows(self) -> list[RobRow]:
         return [s.row() for s in self.studies]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tool": TOOLS[self.tool].label,
+        return {"tool": TOOLS[self.tool].label, "estimate_used": self.estimate_label,
                 "studies": [s.to_dict() for s in self.studies],
                 "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
                 "grade": self.certainty.to_dict() if self.certainty else None}
@@ -162,6 +164,19 @@ def sensitivity(fit: Any, rows: Sequence[StudyAppraisal],
     return Sensitivity(dropped, kept, res, text)
 
 
+def sensitivity_estimate(sens: Sensitivity | None) -> Any | None:
+    """The sensitivity fit as a labelled alternative (``method`` "rob_sensitivity") for the
+    pipeline's list of alternatives; None when there is no fit."""
+    if sens is None or sens.result is None:
+        return None
+    from ..smallk import from_pool, pool_label
+
+    est = from_pool(sens.result, "rob_sensitivity",
+                    f"Without studies at serious or critical risk of bias "
+                    f"({pool_label(sens.result)})")
+    return replace(est, note=f"removed: {', '.join(sens.dropped)}")
+
+
 def _arms(fit: Any) -> tuple[int | None, float | None]:
     """Participants and the pooled comparator-arm risk of binary contributions."""
     recs = [c.record for c in fit.data.contributions]
@@ -197,9 +212,13 @@ def participants(fit: Any, studies: dict[str, Any]) -> tuple[int | None, str]:
     return total, note
 
 
-def appraise(fit: Any, studies: dict[str, Any],
-             refit: Callable[[list[Any]], Any]) -> Appraisal:
-    """Risk of bias, sensitivity analysis and GRADE for one fitted analysis."""
+def appraise(fit: Any, studies: dict[str, Any], refit: Callable[[list[Any]], Any],
+             lead: Any | None = None) -> Appraisal:
+    """Risk of bias, sensitivity analysis and GRADE for one fitted analysis.
+
+    ``lead``: the analysis's lead estimate (``synthesis.smallk.LabelledEstimate``) when
+    the pipeline chose one; GRADE's imprecision and large-effect rules and the SoF then
+    read its estimate and interval, the heterogeneity rules the main fit."""
     a = fit.analysis
     plan = a.appraisal
     t = plan.thresholds.to_thresholds()
@@ -211,18 +230,22 @@ def appraise(fit: Any, studies: dict[str, Any],
     res = fit.main
     if res is None or a.measure not in RATIO_MEASURES or not np.isfinite(res.estimate):
         return Appraisal(a.id, tool, rows, sens, None, None, t)
-    est, lo, hi, plo, phi = backtransform(res.measure, [res.estimate, res.ci_lb, res.ci_ub,
-                                                        res.pi_lb, res.pi_ub])
+    est, lo, hi, plo, phi = (float(v) for v in backtransform(
+        res.measure, [res.estimate, res.ci_lb, res.ci_ub, res.pi_lb, res.pi_ub]))
+    label = "main fit"
+    if lead is not None and np.isfinite(lead.estimate):
+        est, lo, hi = float(lead.estimate), float(lead.ci_lb), float(lead.ci_ub)
+        label = lead.describe
     n, acr = _arms(fit)
     pooled = [r for r in rows if np.isfinite(r.weight)]
     small = small_study_test(fit, t.min_k_small_study)
     x = GradeInputs(
         design="randomised" if TOOLS[tool].design == "randomised" else "non-randomised",
-        ratio=True, estimate=float(est), ci_lower=float(lo), ci_upper=float(hi), k=res.k,
+        ratio=True, estimate=est, ci_lower=lo, ci_upper=hi, k=res.k,
         studies=tuple(StudyRob(r.label, r.weight, r.severity,
                                r.judgement.replace("_", " ")) for r in pooled),
-        pi_lower=float(plo) if np.isfinite(plo) else None,
-        pi_upper=float(phi) if np.isfinite(phi) else None,
+        pi_lower=plo if np.isfinite(plo) else None,
+        pi_upper=phi if np.isfinite(phi) else None,
         tau=float(np.sqrt(res.tau2)) if np.isfinite(res.tau2) else None,
         i2=_fin(res.i2), i2_lower=_fin(res.i2_ci_lb), i2_upper=_fin(res.i2_ci_ub),
         binary=a.select.kind == "binary", total_n=n, comparator_risk=acr,
@@ -230,7 +253,7 @@ def appraise(fit: Any, studies: dict[str, Any],
         small_study_test=small.test if small else "Egger",
         indirectness=tuple(d.to_declared() for d in plan.indirectness))
     c = grade(x, t, plan.grade_overrides.to_overrides())
-    return Appraisal(a.id, tool, rows, sens, x, c, t)
+    return Appraisal(a.id, tool, rows, sens, x, c, t, (est, lo, hi), label)
 
 
 def small_study_test(fit: Any, min_k: int) -> SmallStudyTest | None:
@@ -259,10 +282,7 @@ def sof_tables(plan: Any, fits: dict[str, Any], appraisals: dict[str, Appraisal]
         for r in table.rows:
             fit, ap = fits[r.analysis], appraisals[r.analysis]
             res = fit.main
-            est = lo = hi = None
-            if res is not None and np.isfinite(res.estimate):
-                est, lo, hi = (float(v) for v in backtransform(
-                    res.measure, [res.estimate, res.ci_lb, res.ci_ub]))
+            est, lo, hi = ap.estimate if ap.estimate is not None else (None, None, None)
             n, note = participants(fit, studies)
             _, pooled_acr = _arms(fit)
             if r.assumed_risk is not None:
@@ -270,7 +290,8 @@ def sof_tables(plan: Any, fits: dict[str, Any], appraisals: dict[str, Appraisal]
             else:
                 acr, src = pooled_acr, "pooled comparator arm"
             sens = ap.sensitivity.text if ap.sensitivity else None
-            extra = " ".join(x for x in (sens, note) if x) or None
+            used = f"Relative effect: {ap.estimate_label}." if ap.estimate_label else ""
+            extra = " ".join(x for x in (used, sens, note) if x) or None
             measure = "HR" if fit.analysis.measure == "HR" else fit.analysis.measure
             rows.append(sof_row(
                 outcome=r.outcome, analysis=r.analysis, measure=measure, estimate=est,

@@ -124,9 +124,10 @@ def _numbers(ap: Appraisal) -> str:
     x = ap.inputs
     if x is None:
         return ""
-    parts = [f"Main fit: {x.estimate:.2f} (95% CI {x.ci_lower:.2f}–{x.ci_upper:.2f}), k = {x.k}"]
+    parts = [f"Estimate used ({ap.estimate_label}): {x.estimate:.2f} "
+             f"({x.ci_lower:.2f}–{x.ci_upper:.2f}), k = {x.k}"]
     if x.pi_lower is not None and x.pi_upper is not None:
-        parts.append(f"prediction interval {x.pi_lower:.2f}–{x.pi_upper:.2f}")
+        parts.append(f"main fit's prediction interval {x.pi_lower:.2f}–{x.pi_upper:.2f}")
     if x.tau is not None:
         parts.append(f"τ = {x.tau:.3f}")
     if x.i2 is not None:
