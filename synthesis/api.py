@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import effects
+from .constants import DEFAULTS
 from .effects import BINARY_MEASURES, PROPORTION_MEASURES, EffectSizes, ZeroCellRule
 from .models import COUNT_METHODS, PoolSettings, fit_iv_batch, mantel_haenszel, peto
 from .results import PoolResult
@@ -36,13 +37,38 @@ MEASURES_FOR_LAYOUT = {
 
 
 class InputError(ValueError):
-    """Data that cannot be pooled as given; ``row`` is the 1-based data row, if known."""
+    """Data that cannot be pooled as given. ``row`` is the 1-based data row and ``study`` its
+    label, if known; ``missing`` marks a missing value (which ``drop_missing`` would leave out).
+    ``str()`` names the row, study and column: "row 2 (B), column 'yi': missing value".
+    """
 
-    def __init__(self, message: str, row: int | None = None, column: str | None = None):
+    def __init__(self, message: str, row: int | None = None, column: str | None = None,
+                 study: str | None = None, missing: bool = False):
         super().__init__(message)
         self.message = message
         self.row = row
         self.column = column
+        self.study = study
+        self.missing = missing
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}" + (f" ({self.study})" if self.study else ""))
+        if self.column:
+            where.append(f"column '{self.column}'")
+        return (", ".join(where) + ": " if where else "") + self.message
+
+
+# values beyond these cannot be pooled in double precision: the REML score sums w²(y − μ)²
+RANGE = 1e50
+_MISSING = {"", "na", "n/a", "nan", "null"}  # as R's NA, pandas' NaN and an empty CSV cell
+
+
+def _is_missing(raw) -> bool:
+    if raw is None or raw is pd.NA or (isinstance(raw, float) and np.isnan(raw)):
+        return True
+    return isinstance(raw, str) and raw.strip().lower() in _MISSING
 
 
 def detect_layout(columns) -> str:
@@ -65,8 +91,8 @@ def _numeric(df: pd.DataFrame, col: str, *, integer: bool = False, positive: boo
     out = np.empty(len(df))
     for i, raw in enumerate(df[col].tolist()):
         row = i + 1
-        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip() == "":
-            raise InputError(f"'{col}' is empty", row, col)
+        if _is_missing(raw):
+            raise InputError("missing value", row, col, missing=True)
         try:
             val = float(str(raw).strip())
         except ValueError:
@@ -141,23 +167,101 @@ def effect_sizes(data: pd.DataFrame, measure: str, settings: PoolSettings) -> tu
     return es, raw
 
 
-def pool(data: pd.DataFrame, measure: str = "GEN", method: str = "REML", hksj: bool = True,
-         hksj_adhoc: bool = False, pi: str = "hts", level: float = 0.95,
-         zero_cells: ZeroCellRule | None = None) -> PoolResult:
+def pool(data: pd.DataFrame, measure: str = "GEN", method: str = DEFAULTS.method,
+         hksj: bool = DEFAULTS.hksj, hksj_adhoc: bool = DEFAULTS.hksj_adhoc,
+         pi: str = DEFAULTS.pi, level: float = DEFAULTS.level,
+         zero_cells: ZeroCellRule | None = None, drop_missing: bool = False) -> PoolResult:
     """Pool one meta-analysis.
 
     ``data`` is a DataFrame in one of the layouts of :data:`LAYOUTS`;
     ``measure`` OR/RR/RD (binary), PR/PLO/PAS/PFT (proportion), RATIO (a
     ratio with its 95% CI, analysed as a log ratio) or GEN (yi with vi or sei).
-    ``method`` FE, DL, REML, ML, PM, SJ, HE, EB, MH or PETO.
+    ``method`` FE, DL, REML, ML, PM, SJ, HE, EB, MH or PETO. Defaults are
+    :data:`synthesis.constants.DEFAULTS` (docs/methods.md, "Defaults").
+
+    A missing value (None, NaN, NA or an empty cell) is an :class:`InputError` naming
+    its row, unless ``drop_missing`` leaves such rows out with a warning each (as
+    metafor's ``na.action = "na.omit"``). So is data of which no study can be pooled,
+    and values too extreme to pool in double precision.
     """
     settings = PoolSettings(measure=measure, method=method, hksj=hksj, hksj_adhoc=hksj_adhoc,
                             pi=pi, level=level, zero_cells=zero_cells or ZeroCellRule())
     if data is None or len(data) == 0:
         raise InputError("no studies to pool")
-    es, raw = effect_sizes(data, settings.measure, settings)
+    data = data.rename(columns=lambda c: str(c).strip()).reset_index(drop=True)
+    rows, dropped = _complete_rows(data, drop_missing)
+    data = data.iloc[[r - 1 for r in rows]].reset_index(drop=True)
     study = [str(s) for s in data["study"].tolist()] if "study" in data else [
-        str(i + 1) for i in range(len(data))]
+        str(r) for r in rows]
+    try:
+        es, raw = effect_sizes(data, settings.measure, settings)
+        _check_poolable(es, raw, data, rows)
+    except InputError as exc:  # name the row as the caller numbers it, and its study
+        if exc.row is not None:
+            if "study" in data:
+                exc.study = _label(study[exc.row - 1])
+            exc.row = rows[exc.row - 1]
+        raise
+    with np.errstate(over="raise"):
+        try:
+            res = _pool_es(data, es, raw, study, settings)
+        except FloatingPointError:
+            raise InputError("the numbers are too extreme to pool in double precision "
+                             "(an overflow); rescale the data") from None
+    res.warnings.extend(dropped)
+    return res
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _complete_rows(data: pd.DataFrame, drop: bool) -> tuple[list[int], list[str]]:
+    """1-based rows without a missing value in the layout's columns, and a note per dropped row."""
+    needed = [c for c in LAYOUTS[detect_layout(data.columns)] if c != "study"]
+    keep, notes = [], []
+    for i, values in enumerate(zip(*(data[c].tolist() for c in needed))):
+        gap = next((c for c, v in zip(needed, values) if _is_missing(v)), None)
+        if gap is None:
+            keep.append(i + 1)
+            continue
+        label = _label(str(data["study"].iloc[i])) if "study" in data else None
+        if not drop:
+            raise InputError("missing value", i + 1, gap, label, missing=True)
+        notes.append(f"row {i + 1}{f' ({label})' if label else ''} left out: missing value "
+                     f"in '{gap}'")
+    if not keep:
+        raise InputError("every row has a missing value; no study to pool")
+    return keep, notes
+
+
+def _check_poolable(es: EffectSizes, raw: dict, data: pd.DataFrame, rows: list[int]) -> None:
+    """At least one usable study, and every usable one within the range of double precision."""
+    usable = np.flatnonzero(es.usable)
+    if usable.size == 0:
+        labels = [f" ({_label(str(x))})" for x in data["study"]] if "study" in data else [
+            ""] * len(rows)
+        reasons = "; ".join(f"row {rows[i]}{labels[i]}: {es.excluded.get(i, 'not usable')}"
+                            for i in range(len(rows)))
+        raise InputError(f"no study can be pooled: {reasons}")
+    layout = raw["layout"]
+    for i in usable:
+        y, v = float(es.yi[i]), float(es.vi[i])
+        if abs(y) <= RANGE and 1 / RANGE <= v <= RANGE:
+            continue
+        row = int(i) + 1
+        if layout in ("generic_vi", "generic_sei"):
+            col = "yi" if abs(y) > RANGE else layout.split("_")[1]
+            bound = {"yi": "|yi| at most 1e50", "vi": "vi from 1e-50 to 1e50, or 0 to exclude "
+                     "the study", "sei": "sei from 1e-25 to 1e25, or 0 to exclude the study"}[col]
+            cell = _label(str(data[col].iloc[i]).strip())
+            raise InputError(f"{cell} is outside what can be pooled in double precision "
+                             f"({bound}); rescale the data", row, col)
+        raise InputError(f"its effect size (yi = {y:.3g}, vi = {v:.3g}) is outside what can be "
+                         f"pooled in double precision; check the numbers", row)
+
+
+def _pool_es(data, es: EffectSizes, raw, study: list[str], settings: PoolSettings) -> PoolResult:
     if settings.method in COUNT_METHODS:
         if raw["layout"] != "binary":
             raise InputError(f"method {settings.method} needs two-group counts "
@@ -185,8 +289,9 @@ def pool_counts(study, es: EffectSizes, raw, settings: PoolSettings) -> PoolResu
     return PoolResult.from_counts(cf, settings, study, es)
 
 
-def pool_batch(df: pd.DataFrame, method: str = "REML", hksj: bool = True,
-               hksj_adhoc: bool = False, pi: str = "hts", level: float = 0.95) -> pd.DataFrame:
+def pool_batch(df: pd.DataFrame, method: str = DEFAULTS.method, hksj: bool = DEFAULTS.hksj,
+               hksj_adhoc: bool = DEFAULTS.hksj_adhoc, pi: str = DEFAULTS.pi,
+               level: float = DEFAULTS.level) -> pd.DataFrame:
     """Pool many meta-analyses of generic yi/vi at once (vectorised).
 
     ``df`` has columns ``analysis, yi, vi`` (one row per study). Returns one

@@ -154,7 +154,9 @@ class PoolResult:
         if s.random and self.k >= 1 and not math.isfinite(self.pi_lb):
             need = {"hts": 3, "k-1": 2, "z": 2}[s.pi]
             self.pi_note = (f"no prediction interval: needs k ≥ {need} "
-                            f"({'t with k−2 df' if s.pi == 'hts' else s.pi}), k = {self.k}")
+                            f"({'t with k−2 df' if s.pi == 'hts' else s.pi}), k = {self.k}"
+                            if self.k < need else
+                            "no prediction interval: not computable from these numbers")
         elif not s.random:
             self.pi_note = "no prediction interval: common-effect model (τ² assumed 0)"
         if self.excluded:

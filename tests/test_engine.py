@@ -287,7 +287,7 @@ def test_statsmodels_dl_is_not_truncated_but_ours_is():
 def test_hksj_adhoc_never_narrower_than_wald():
     df = pd.DataFrame({"study": range(4), "yi": [0.2, 0.21, 0.19, 0.2], "vi": [0.02, 0.03, 0.04, 0.05]})
     wald = synthesis.pool(df, measure="GEN", hksj=False)
-    plain = synthesis.pool(df, measure="GEN")
+    plain = synthesis.pool(df, measure="GEN", hksj_adhoc=False)
     adhoc = synthesis.pool(df, measure="GEN", hksj_adhoc=True)
     assert plain.se < wald.se  # homogeneous data: plain HKSJ shrinks the SE
     assert adhoc.se == pytest.approx(wald.se)
