@@ -70,7 +70,7 @@ def test_override_without_justification(tmp_path):
 def test_override_of_an_unknown_domain(tmp_path):
     bad = PLAN.replace("        imprecision:\n", "        imprecission:\n")
     (msg,) = errors(tmp_path, bad)
-    assert msg.startswith("F:13:11: error: analyses[0](gc_pfs).appraisal.grade_overrides."
+    assert msg.startswith("F:12:9: error: analyses[0](gc_pfs).appraisal.grade_overrides."
                           "imprecission: unknown field 'imprecission'")
 
 
