@@ -107,6 +107,9 @@ def describe(file: Path, folders: Sequence[Path], abstract: bool = False) -> New
 
 def _entry_lines(src: NewSource, indent: str) -> list[str]:
     def q(text: str) -> str:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./-]*", text) and text.lower() not in (
+                "null", "true", "false", "yes", "no", "on", "off", "y", "n"):
+            return text
         return "'" + text.replace("'", "''") + "'"
     return [f"{indent}- file: {q(src.file)}\n",
             f"{indent}  sha256: {src.sha256}\n",

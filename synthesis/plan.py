@@ -128,6 +128,10 @@ class Analysis(_Model):
                              f"{', '.join(ok)}")
         if self.model.method in ("MH", "PETO") and kind != "binary":
             raise ValueError(f"method {self.model.method} needs binary (two-group count) records")
+        if self.model.method == "GLMM" and (kind, self.measure) not in (
+                ("proportion", "PLO"), ("binary", "OR")):
+            raise ValueError("method GLMM needs proportion records with measure PLO or binary "
+                             "records with measure OR")
         return self
 
 
@@ -179,6 +183,15 @@ def find_plan(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def locate_plan(arg: str | None, start: Path | None = None) -> Path:
+    """The plan a command uses: ``--plan`` when given, else review.yaml in the current folder
+    or the nearest folder above it (so commands work from studies/ or output/ too). When
+    there is none, ``review.yaml`` (which the command then reports as missing)."""
+    if arg:
+        return Path(arg)
+    return find_plan(start or Path.cwd()) or Path(PLAN_NAME)
 
 
 def output_problem(out: Path, root: Path, plan: ReviewPlan, plan_path: Path,

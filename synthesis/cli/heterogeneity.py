@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BuildError
-from ..plan import PlanError, load_plan
+from ..plan import PlanError, load_plan, locate_plan
 from ..report.hetreport import MODERATORS, HetInputError, HetOptions, analyse, markdown
 
 
@@ -17,7 +17,7 @@ def run(args) -> int:
     from ..report.writers import json_bytes
     from ..select import select
 
-    plan_path = Path(args.plan)
+    plan_path = locate_plan(args.plan)
     if not plan_path.is_file():
         print(f"carsynth heterogeneity: {plan_path}: no such file (the review plan)", file=sys.stderr)
         return 2
@@ -80,9 +80,11 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("heterogeneity", help="check heterogeneity across cohorts")
     p.add_argument("analyses", nargs="*", metavar="ANALYSIS", help="analysis ids (default: all)")
-    p.add_argument("--plan", default="review.yaml")
-    p.add_argument("--output", metavar="DIR")
-    p.add_argument("--sources", metavar="DIR")
+    p.add_argument("--plan", metavar="FILE", help="the review plan (default: review.yaml here or "
+                   "in the nearest folder above)")
+    p.add_argument("--output", metavar="DIR", help="output folder (default: the plan's output:)")
+    p.add_argument("--sources", metavar="DIR",
+                   help="folder of source documents (default: the plan's sources:)")
     p.add_argument("--moderator", action="append", metavar="NAME",
                    help=f"subgroup/meta-regression moderator (repeatable): {', '.join(MODERATORS)}")
     p.add_argument("--common-tau2", action="store_true",
