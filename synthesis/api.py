@@ -11,6 +11,8 @@ This is a stable contract that other tools script against:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -176,7 +178,8 @@ def pool(data: pd.DataFrame, measure: str = "GEN", method: str = DEFAULTS.method
     ``data`` is a DataFrame in one of the layouts of :data:`LAYOUTS`;
     ``measure`` OR/RR/RD (binary), PR/PLO/PAS/PFT (proportion), RATIO (a
     ratio with its 95% CI, analysed as a log ratio) or GEN (yi with vi or sei).
-    ``method`` FE, DL, REML, ML, PM, SJ, HE, EB, MH or PETO. Defaults are
+    ``method`` FE, DL, REML, ML, PM, SJ, HE, EB, MH, PETO or GLMM (PLO or OR
+    only: :mod:`synthesis.glmm`). Defaults are
     :data:`synthesis.constants.DEFAULTS` (docs/methods.md, "Defaults").
 
     A missing value (None, NaN, NA or an empty cell) is an :class:`InputError` naming
@@ -269,7 +272,34 @@ def _pool_es(data, es: EffectSizes, raw, study: list[str], settings: PoolSetting
         if settings.method == "PETO" and settings.measure != "OR":
             raise InputError("Peto's method gives an odds ratio: use --measure OR")
         return pool_counts(study, es, raw, settings)
+    if settings.method == "GLMM":
+        if (raw["layout"], settings.measure) not in (("proportion", "PLO"), ("binary", "OR")):
+            raise InputError("method GLMM needs proportions with --measure PLO "
+                             "(study,events,n) or two-group counts with --measure OR "
+                             "(study,event_e,n_e,event_c,n_c)")
+        return pool_glmm(study, es, raw, settings)
     return pool_effects(es, study, settings)
+
+
+def pool_glmm(study: list[str], es: EffectSizes, raw, settings: PoolSettings) -> PoolResult:
+    """Binomial GLMM (metafor rma.glmm): PLO from ``raw["events"], raw["n"]``; OR (UM.FS)
+    from ``raw["event_e"], raw["n_e"], raw["event_c"], raw["n_c"]``. One usable study:
+    its own estimate, as every other method. Data with no finite GLMM estimate (every
+    study without events, say) is an :class:`InputError` saying why."""
+    from .glmm import GlmmError, glmm_odds_ratio, glmm_proportion
+
+    if int(es.usable.sum()) < 2:
+        res = pool_effects(es, study, replace(settings, method="FE"))
+        return replace(res, settings=settings)
+    try:
+        if settings.measure == "PLO":
+            fit = glmm_proportion(raw["events"], raw["n"], settings.level)
+        else:
+            fit = glmm_odds_ratio(raw["event_e"], raw["n_e"], raw["event_c"], raw["n_c"],
+                                  settings.level)
+    except GlmmError as exc:
+        raise InputError(f"GLMM: {exc}") from None
+    return PoolResult.from_glmm(fit, settings, study, es)
 
 
 def pool_effects(es: EffectSizes, study: list[str], settings: PoolSettings) -> PoolResult:
@@ -306,6 +336,8 @@ def pool_batch(df: pd.DataFrame, method: str = DEFAULTS.method, hksj: bool = DEF
                             pi=pi, level=level)
     if settings.method in COUNT_METHODS:
         raise InputError("pool_batch pools yi/vi; MH and PETO need counts (use pool)")
+    if settings.method == "GLMM":
+        raise InputError("pool_batch pools yi/vi; a GLMM needs counts (use pool)")
     codes, names = pd.factorize(df["analysis"], sort=False)
     yi = df["yi"].to_numpy(dtype=float)
     vi = df["vi"].to_numpy(dtype=float)

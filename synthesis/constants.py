@@ -5,7 +5,9 @@ from dataclasses import dataclass
 TAU2_METHODS = ("DL", "REML", "ML", "PM", "SJ", "HE", "EB")
 COMMON_METHODS = ("FE",)
 COUNT_METHODS = ("MH", "PETO")
-ALL_METHODS = COMMON_METHODS + TAU2_METHODS + COUNT_METHODS
+#: binomial GLMM by maximum likelihood (synthesis.glmm; metafor rma.glmm): PLO and OR only
+GLMM_METHODS = ("GLMM",)
+ALL_METHODS = COMMON_METHODS + TAU2_METHODS + COUNT_METHODS + GLMM_METHODS
 PI_TYPES = ("hts", "z", "k-1")
 
 

@@ -18,7 +18,8 @@ from .effects import ZeroCellRule, binary
 from .estimators import (DEFAULT_MAXITER, DEFAULT_TOL, TAU2_METHODS, Batch, blockwise,
                          common_effect_sums, estimate_tau2, ksum, per_df, tau2_qprofile_ci)
 
-from .constants import ALL_METHODS, COMMON_METHODS, COUNT_METHODS, DEFAULTS, PI_TYPES  # noqa: F401
+from .constants import (ALL_METHODS, COMMON_METHODS, COUNT_METHODS, DEFAULTS,  # noqa: F401
+                        GLMM_METHODS, PI_TYPES)
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ class PoolSettings:
 
     @property
     def random(self) -> bool:
-        return self.method in TAU2_METHODS
+        return self.method in TAU2_METHODS or self.method in GLMM_METHODS
 
     @property
     def ci_type(self) -> str:
-        if not self.random or not self.hksj:
+        if not self.random or not self.hksj or self.method in GLMM_METHODS:  # GLMM: z, as metafor
             return "wald"
         return "hksj-adhoc" if self.hksj_adhoc else "hksj"
 

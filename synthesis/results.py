@@ -132,6 +132,46 @@ class PoolResult:
         res._annotate()
         return res
 
+    @classmethod
+    def from_glmm(cls, fit, settings: PoolSettings, study: list[str],
+                  es: EffectSizes) -> "PoolResult":
+        """A :class:`synthesis.glmm.GlmmFit` as a PoolResult (metafor's rma.glmm output).
+
+        ``q`` is the likelihood-ratio test against the saturated model
+        (``QE.LRT``), ``i2_tau2``/``h2`` metafor's τ²-based values; a GLMM has no
+        Q-based I² and no τ² CI. The prediction interval is μ̂ ± c·√(SE² + τ̂²)
+        with c as the settings' ``pi``. Study weights are approximate: inverse
+        variance 1/(vᵢ + τ̂²) of the escalc logit / log OR, for display only.
+        """
+        from scipy.stats import t as t_dist
+
+        nan = float("nan")
+        used = np.zeros(len(study), dtype=bool)
+        used[list(fit.used)] = True
+        used &= np.isfinite(es.vi)
+        w = np.full(len(study), nan)
+        w[used] = 1 / (es.vi[used] + fit.tau2)
+        w[used] = 100 * w[used] / w[used].sum()
+        k = fit.k
+        crit = {"hts": t_dist.isf((1 - settings.level) / 2, k - 2) if k >= 3 else nan,
+                "k-1": t_dist.isf((1 - settings.level) / 2, k - 1) if k >= 2 else nan,
+                "z": norm.isf((1 - settings.level) / 2)}[settings.pi]
+        half = crit * math.sqrt(fit.se ** 2 + fit.tau2)
+        excluded = dict(es.excluded) | {i: r for i, r in fit.excluded}
+        res = cls(settings=settings, k=k, estimate=fit.estimate, se=fit.se, ci_lb=fit.ci_lb,
+                  ci_ub=fit.ci_ub, stat=fit.zval, df=nan, pval=fit.pval, tau2=fit.tau2,
+                  tau2_ci_lb=nan, tau2_ci_ub=nan, i2=nan, i2_tau2=fit.i2, i2_ci_lb=nan,
+                  i2_ci_ub=nan, h2=fit.h2, h2_ci_lb=nan, h2_ci_ub=nan, q=fit.qe_lrt,
+                  q_df=float(fit.qe_df), q_pval=fit.qe_lrt_p, pi_lb=fit.estimate - half,
+                  pi_ub=fit.estimate + half, converged=fit.converged, study=study, yi=es.yi,
+                  vi=es.vi, weights=w, excluded=excluded, ni=es.ni)
+        res._annotate()
+        res.warnings.extend(message for _, message in fit.notes)
+        res.warnings.append("GLMM (ML, adaptive Gauss–Hermite quadrature, 7 points): Q is the "
+                            "likelihood-ratio test against the saturated model; study weights "
+                            "are inverse-variance approximations, for display")
+        return res
+
     def _annotate(self) -> None:
         s = self.settings
         if self.k == 0:

@@ -204,12 +204,17 @@ def format_table(res) -> str:
                          f"   back-transformed [{_n(bt['pi_lb'])}, {_n(bt['pi_ub'])}]")
         elif d["pi_note"]:
             lines.append(f"  {d['pi_note']}")
-        lines += [
-            "",
-            f"  heterogeneity: Q = {_n(d['q'], 2)}, df = {_n(d['q_df'], 0)}, p {_p(d['q_pval'])}; "
-            f"I² = {_n(d['i2'], 1)}%",
-        ]
-        if d["tau2"] is not None and d["method"] not in ("FE", "MH", "PETO"):
+        if d["method"] == "GLMM":  # no Q-based I², no τ² CI (as metafor's rma.glmm)
+            lines += ["", f"  heterogeneity: likelihood-ratio Q = {_n(d['q'], 2)}, df = "
+                      f"{_n(d['q_df'], 0)}, p {_p(d['q_pval'])}; τ² = {_n(d['tau2'])} (ML); "
+                      f"I²(τ²) = {_n(d['i2_tau2'], 1)}%; H² = {_n(d['h2'], 2)}"]
+        else:
+            lines += [
+                "",
+                f"  heterogeneity: Q = {_n(d['q'], 2)}, df = {_n(d['q_df'], 0)}, p {_p(d['q_pval'])}; "
+                f"I² = {_n(d['i2'], 1)}%",
+            ]
+        if d["tau2"] is not None and d["method"] not in ("FE", "MH", "PETO", "GLMM"):
             lines.append(
                 f"  τ² = {_n(d['tau2'])} [{_n(d['tau2_ci_lb'])}, {_n(d['tau2_ci_ub'])}] (Q-profile); "
                 f"I²(τ²) = {_n(d['i2_tau2'], 1)}% [{_n(d['i2_ci_lb'], 1)}, {_n(d['i2_ci_ub'], 1)}]; "
