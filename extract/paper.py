@@ -156,10 +156,11 @@ def cmd_audit(args) -> int:
 def _write_new(target: Path, content: str) -> None:
     """Write a new file whole or not at all, never replacing an existing one (even in a race):
     a temporary file beside it, then a hard link to the target name, which fails if it exists."""
-    import tempfile
+    import secrets
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the usual mode, under the umask
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(content)
@@ -199,7 +200,7 @@ def cmd_new(args) -> int:
         return 2
     for note in notes:
         print(f"carsynth new: note: {note}", file=sys.stderr)
-    pending = content.count("review: pending")
+    pending = content.count("\n    review: pending\n")
     print(f"wrote {comment(target)}: a draft with {pending} proposed records (review: pending); check each "
           f"against its quote, set review: accepted, then run `carsynth validate {comment(target)}`")
     return 0

@@ -83,7 +83,7 @@ def _around(text: str, m: re.Match, pad: int = 50) -> str:
 
 def _population(body: str) -> list[str]:
     lines = ["population:"]
-    age = _first(r"median age[^.]{0,40}?\(range,?\s*(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)", body)
+    age = _first(r"median age(?:[^.]|\.\d){0,40}?\(range,?\s*(\d+(?:\.\d+)?)\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)", body)
     if age:
         lo, hi = float(age.group(1)), float(age.group(2))
         group = "adult" if lo >= 18 else "paediatric" if hi <= 18 else "mixed"
