@@ -6,8 +6,6 @@ hyphenated across a line break, a ligature); nothing binary is committed.
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from pathlib import Path
 
 import matplotlib

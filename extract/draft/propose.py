@@ -10,86 +10,22 @@ record with several quotes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from .. import numbers as num
-from ..detect import WORD_NUMBER, Count, PValue, Rate, Ratio, Size, detect, fold, infer_total, word_number
+from ..detect import Count, PValue, Rate, Ratio, detect, fold, infer_total
 from . import vocabulary as voc
+from .model import GroupProposal, Proposal
+from .passages import (CAPTION, cell_layout, clause, cohort_sizes, is_number_line, line_no, prev_lines,
+                       text_of)
+from .tables import HEADER_GROUP, table_rows
 
-_SENTENCE_END = re.compile(r"(?<![A-Z][a-z]\.)(?<!\bvs\.)(?<!\bal\.)(?<!\bet al\.)[.;](?=\s+[A-Z(])|\n\s*\n")
-_CAPTION = re.compile(r"^(?:Table|TABLE)\s+\d+\b.*$", re.MULTILINE)
 _GROUP = re.compile(
     r"(?P<label>(?:(?:non|no|low|high)[- ])?[\w≤≥<>+-]+(?: [\w≤≥<>+-]+){0,2}?)\s+(?:group|subgroup|arm)s?\s*"
     r"\(\s*[nN]\s*=\s*(?P<n>\d+)", re.IGNORECASE)
-_HEADER_GROUP = re.compile(r"(?P<label>[A-Z][\w -]{1,30}?)\s*\(\s*N\s*=\s*(?P<n>\d+)\s*\)")
 _STOP = {"the", "in", "for", "a", "of", "and", "than", "to", "compared", "with", "that", "this", "both"}
 _GROUP_WORD = re.compile(r"(?:[^.;]*?\b)?((?:(?:non|no|low|high)[- ](?:dose[- ])?)?[\w≤≥-]+)[- ](?:group|subgroup)\b",
                          re.I)
 KIND_RANK = {"ratio": 0, "binary": 1, "proportion": 2, "survival_rate": 3, "pvalue": 4}
-
-
-@dataclass
-class Proposal:
-    kind: str
-    fields: dict           # the record's fields (values as printed where they are numbers)
-    quotes: list[tuple[str, int, str]]   # (text, page, location)
-    key: tuple
-    score: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class GroupProposal:
-    id: str
-    label: str
-    n: int
-    exposure: str
-    exposed: bool
-    quote: tuple[str, int, str]
-
-
-def _clause(t: str, start: int, end: int, back: int = 220, ahead: int = 160) -> tuple[int, int]:
-    """The sentence around [start, end): its start and end (bounded)."""
-    s = max(0, start - back)
-    for m in _SENTENCE_END.finditer(t, s, start):
-        s = m.end()
-    e = min(len(t), end + ahead)
-    m = _SENTENCE_END.search(t, end, e)
-    if m:
-        e = m.start() + 1
-    return s, e
-
-
-def _text(original: str, s: int, e: int) -> str:
-    return " ".join(original[s:e].split())
-
-
-def _line_no(t: str, pos: int) -> int:
-    return t.count("\n", 0, pos) + 1
-
-
-def _prev_lines(t: str, pos: int, k: int) -> list[tuple[int, str]]:
-    """Up to k non-blank lines before the line holding pos, nearest first, with their start offsets."""
-    out: list[tuple[int, str]] = []
-    end = t.rfind("\n", 0, pos)
-    while end > 0 and len(out) < k:
-        start = t.rfind("\n", 0, end) + 1
-        line = t[start:end]
-        if line.strip():
-            out.append((start, line.strip()))
-        end = start - 1
-    return out
-
-
-def _is_number_line(line: str) -> bool:
-    return re.fullmatch(r"[<>=≤≥]?\s*\d*\.?\d+\s*", line) is not None
-
-
-def _cell_layout(t: str, pos: int) -> bool:
-    """One table cell per line (text converted from HTML tables)."""
-    ls = t.rfind("\n", 0, pos) + 1
-    le = t.find("\n", pos)
-    return len(t[ls: le if le >= 0 else len(t)].strip()) <= 40 and "\t" not in t[ls:pos]
 
 
 class Proposer:
@@ -104,18 +40,18 @@ class Proposer:
         self.candidates = 0
 
     # --- helpers -------------------------------------------------------------------------
-    def _where(self, t: str, pos: int, pno: int) -> str:
-        line = f"line {_line_no(t, pos)}" if self.kind == "text" else f"page {pno}, line {_line_no(t, pos)}"
+    def where(self, t: str, pos: int, pno: int) -> str:
+        line = f"line {line_no(t, pos)}" if self.kind == "text" else f"page {pno}, line {line_no(t, pos)}"
         ls, le = t.rfind("\n", 0, pos) + 1, t.find("\n", pos)
         row = t[ls: le if le >= 0 else len(t)]
         if len(row.strip()) > 60 and "\t" not in row and "|" not in row:
             return line  # running text, not a table row
         cap = None
-        for m in _CAPTION.finditer(t, max(0, pos - 4000), pos):
+        for m in CAPTION.finditer(t, max(0, pos - 4000), pos):
             cap = m
         return f"{cap.group(0)[:60].split('|')[0].strip()}, {line}" if cap else line
 
-    def _add(self, p: Proposal) -> None:
+    def add(self, p: Proposal) -> None:
         have = self.proposals.get(p.key)
         if have is None:
             self.proposals[p.key] = p
@@ -124,7 +60,7 @@ class Proposer:
             if all(q[0] not in h[0] and h[0] not in q[0] for h in have.quotes):
                 have.quotes.append(q)
 
-    def _group(self, label: str, n: int, quote: tuple[str, int, str]) -> str:
+    def group(self, label: str, n: int, quote: tuple[str, int, str]) -> str:
         label = " ".join(w for w in label.split() if w.lower() not in _STOP) or label
         gid = voc.slug(label)
         if voc.negated(label):
@@ -146,17 +82,17 @@ class Proposer:
             words = [w for w in m.group("label").split() if w.lower() not in _STOP]
             if words:
                 s, e = m.start("label"), m.end()
-                self._group(" ".join(words), int(m.group("n")),
-                            (_text(original, s, t.find(")", e) + 1 if ")" in t[e:e + 20] else e), pno,
-                             self._where(t, s, pno)))
+                self.group(" ".join(words), int(m.group("n")),
+                            (text_of(original, s, t.find(")", e) + 1 if ")" in t[e:e + 20] else e), pno,
+                             self.where(t, s, pno)))
         for line in t.split("\n"):
-            if line.count("\t") >= 2 and len(_HEADER_GROUP.findall(line)) >= 2:
-                for m in _HEADER_GROUP.finditer(line):
+            if line.count("\t") >= 2 and len(HEADER_GROUP.findall(line)) >= 2:
+                for m in HEADER_GROUP.finditer(line):
                     if not re.match(r"(?i)total|all\b", m.group("label").strip()):
                         off = t.find(line)
-                        self._group(m.group("label").strip(), int(m.group("n")),
-                                    (_text(original, off + m.start(), off + m.end()), pno,
-                                     self._where(t, off, pno)))
+                        self.group(m.group("label").strip(), int(m.group("n")),
+                                    (text_of(original, off + m.start(), off + m.end()), pno,
+                                     self.where(t, off, pno)))
         counts = [h for h in hits if isinstance(h, Count)]
         used_p: set[int] = set()
         for h in hits:
@@ -164,7 +100,7 @@ class Proposer:
                 self._ratio(original, t, h, pno)
         for a, b in zip(counts, counts[1:]):
             self._binary(original, t, a, b, hits, pno, used_p)
-        self._table_rows(original, t, pno)
+        table_rows(self, original, t, pno)
         for h in counts:
             self._proportion(original, t, h, pno)
         for h in hits:
@@ -180,12 +116,12 @@ class Proposer:
             return  # the quote would print the numbers differently
         p_op, p, p_end = r.p_op, r.p, (r.p_span[1] if r.p_span else r.end)
         p_start = r.p_span[0] if r.p_span else r.start
-        cells = _cell_layout(t, r.start)
+        cells = cell_layout(t, r.start)
         if r.table:
-            label_lines = _prev_lines(t, r.start, 6)
+            label_lines = prev_lines(t, r.start, 6)
             if cells:
-                labels = [(o, ln) for o, ln in label_lines if not _is_number_line(ln) and "(" not in ln]
-                if label_lines and _is_number_line(label_lines[0][1]) and p is None:
+                labels = [(o, ln) for o, ln in label_lines if not is_number_line(ln) and "(" not in ln]
+                if label_lines and is_number_line(label_lines[0][1]) and p is None:
                     v = label_lines[0][1]
                     if float(v.strip("<>=≤≥ ")) <= 1:
                         p_op, p = ("<" if v.strip().startswith("<") else "="), v.strip("<>=≤≥ ")
@@ -205,7 +141,7 @@ class Proposer:
             qs, qe = s, max(r.end, p_end)
             context = t[max(0, s - 4000): qe]
             cap = None
-            for m in _CAPTION.finditer(t, max(0, s - 4000), s):
+            for m in CAPTION.finditer(t, max(0, s - 4000), s):
                 cap = m.group(0)
             section = self._section_outcome(t, s, cap)
             outcome = section or (voc.outcome_near(cap, 0) if cap else None)
@@ -213,10 +149,10 @@ class Proposer:
                 second or not re.search(r"univari", cap or "", re.I))
             exposure_text = label
         else:
-            qs, qe = _clause(t, r.start, max(r.end, p_end), back=160, ahead=0)
+            qs, qe = clause(t, r.start, max(r.end, p_end), back=160, ahead=0)
             qs = min(qs, p_start)
             qe = max(r.end, p_end) + (1 if t[max(r.end, p_end):max(r.end, p_end) + 1] == ")" else 0)
-            cs, ce = _clause(t, r.start, r.end)
+            cs, ce = clause(t, r.start, r.end)
             context = t[cs:ce]
             outcome = voc.outcome_near(context, r.start - cs)
             multivariable = bool(re.search(r"multivari|adjusted|independent", t[max(0, cs - 300):ce], re.I))
@@ -242,14 +178,14 @@ class Proposer:
         if r.measure == "HR":
             fields["model"] = "Cox proportional hazards"
         if exposure == "other":
-            fields["exposure_label"] = (label or _text(original, max(qs, r.start - 60), r.start))[:80] or "TODO"
-        quote = (_text(original, qs, qe), pno, self._where(t, qs, pno))
-        self._add(Proposal("ratio", fields, [quote], ("ratio", r.measure, r.estimate, r.lower, r.upper),
+            fields["exposure_label"] = (label or text_of(original, max(qs, r.start - 60), r.start))[:80] or "TODO"
+        quote = (text_of(original, qs, qe), pno, self.where(t, qs, pno))
+        self.add(Proposal("ratio", fields, [quote], ("ratio", r.measure, r.estimate, r.lower, r.upper),
                            3.0 + (p is not None)))
 
     def _section_outcome(self, t: str, pos: int, caption: str | None) -> str | None:
         """A table's section row ('OS', 'LFS') above a row, nearer than its caption."""
-        for _, line in _prev_lines(t, pos + 1, 40):
+        for _, line in prev_lines(t, pos + 1, 40):
             if caption and line.startswith(caption[:20]):
                 return None
             cell = line.split("\t")[0].strip()
@@ -280,17 +216,17 @@ class Proposer:
         if None in totals or any(n < 2 for n in totals) or "." in between and re.search(r"\.\s+[A-Z]", between) and not re.search(
                 r"group", between):
             return
-        s, e = _clause(t, a.start, b.end, back=120, ahead=0)
+        s, e = clause(t, a.start, b.end, back=120, ahead=0)
         outcome = voc.outcome_near(t[s:min(len(t), b.end + 120)], a.start - s)
         if outcome is None:
             return
         p = None
         p_end = b.end
-        _, b_end = _clause(t, b.start, b.end, back=0, ahead=200)
+        _, b_end = clause(t, b.start, b.end, back=0, ahead=200)
         for h in hits:
             if isinstance(h, PValue) and b.end <= h.start <= b.end + 200 and not h.threshold:
                 if h.start > b_end:  # in the next sentence: only if it speaks of the same outcome
-                    ns, ne = _clause(t, h.start, h.end, back=200, ahead=0)
+                    ns, ne = clause(t, h.start, h.end, back=200, ahead=0)
                     if voc.outcome_near(t[ns:h.start], h.start - ns) != outcome:
                         break
                 p, p_end = h, h.end
@@ -299,7 +235,7 @@ class Proposer:
         exposed_i = 1 if voc.negated(labels[0]) else 0
         arms = []
         for i, (c, label, total) in enumerate(zip((a, b), labels, totals)):
-            gid = self._group(label, total, (_text(original, c.start, c.end), pno, self._where(t, c.start, pno)))
+            gid = self.group(label, total, (text_of(original, c.start, c.end), pno, self.where(t, c.start, pno)))
             arm = {"group": gid, "events": str(c.events), "total": str(total)}
             if c.percent is not None:
                 arm["percent"] = c.percent
@@ -316,84 +252,10 @@ class Proposer:
                    if c.total is None}
         if derived:
             fields["derived"] = derived
-        quote = (_text(original, s, p_end + (1 if t[p_end:p_end + 1] == ")" else 0)), pno, self._where(t, s, pno))
+        quote = (text_of(original, s, p_end + (1 if t[p_end:p_end + 1] == ")" else 0)), pno, self.where(t, s, pno))
         key = ("binary", a.events, totals[0], b.events, totals[1])
         self.used_counts.update((a.start, b.start))
-        self._add(Proposal("binary", fields, [quote], key, 2.5 + (p is not None)))
-
-    def _table_rows(self, original: str, t: str, pno: int) -> None:
-        """Tab-separated rows of n (x) cells under a header naming each column's N."""
-        lines = t.split("\n")
-        header = None
-        offset = 0
-        section = ""
-        for line in lines:
-            start = offset
-            offset += len(line) + 1
-            cells = line.split("\t")
-            if len(cells) >= 3 and len(_HEADER_GROUP.findall(line)) >= 2:
-                header = cells
-                header_quote = (_text(original, start, start + len(line)), pno, self._where(t, start, pno))
-                continue
-            if header is None or len(cells) < 3:
-                if not line.strip():
-                    header = None
-                continue
-            if not any(c.strip() for c in cells[1:]):
-                continue
-            if re.search(r"\(%\)", cells[0]) and not re.search(r"\d", "".join(cells[1:-2])):
-                section = cells[0]
-                continue
-            m_cells = []
-            for c in cells[1:]:
-                mc = re.fullmatch(r"\s*(\d+)\s*\(\s*(\d+(?:\.\d+)?)\s*\)\s*", c)
-                if not mc:
-                    break
-                m_cells.append(mc)
-            if len(m_cells) < 2:
-                if re.search(r"\(%\)|No\.", cells[0]):
-                    section = cells[0]
-                continue
-            label = cells[0] if re.search(r"[A-Za-z]", cells[0]) else f"{section} {cells[0]}"
-            if voc.low_grade_only(label) or re.fullmatch(r"\s*[0-2]\s*", cells[0]):
-                continue
-            outcome = voc.outcome_near(label, 0)
-            if outcome in ("crs_any", "icans_any") and re.search(r"grade", section, re.I) and re.fullmatch(
-                    r"\s*(?:≥\s*)?(?:grade\s*)?3\s*(?:-\s*[45]|\+|or (?:more|higher))?\s*", cells[0], re.I):
-                outcome = outcome.replace("_any", "_grade3plus")
-            elif re.search(r"grade", section, re.I) and not re.search(r"[A-Za-z]", cells[0]):
-                continue  # another grade row (0, 1, 2)
-            if outcome is None:
-                continue
-            ns = [int(h.group("n")) for h in (_HEADER_GROUP.search(c) for c in header[1:len(m_cells) + 1]) if h]
-            if len(ns) != len(m_cells):
-                continue
-            quote = (_text(original, start, start + len(line)), pno, self._where(t, start, pno))
-            if re.match(r"(?i)total|all\b", header[1].strip()):
-                ev, pct = int(m_cells[0].group(1)), m_cells[0].group(2)
-                self._add(Proposal("proportion", {"outcome": outcome, "events": str(ev), "total": str(ns[0]),
-                                                  "percent": pct}, [quote, header_quote], ("proportion", ev, ns[0]),
-                                   2.0))
-                m_cells, ns, heads = m_cells[1:], ns[1:], header[2:]
-            else:
-                heads = header[1:]
-            if len(m_cells) == 2:
-                glabels = [_HEADER_GROUP.search(h).group("label").strip() for h in heads[:2]]
-                exposed_i = 1 if voc.negated(glabels[0]) else 0
-                arms = []
-                for mc, n, gl in zip(m_cells, ns, glabels):
-                    gid = self._group(gl, n, quote)
-                    arms.append({"group": gid, "events": mc.group(1), "total": str(n), "percent": mc.group(2)})
-                exposure = voc.exposure_of(glabels[exposed_i]) or "other"
-                fields = {"outcome": outcome, "exposure": exposure, "exposed": arms[exposed_i],
-                          "reference": arms[1 - exposed_i]}
-                if exposure == "other":
-                    fields["exposure_label"] = glabels[exposed_i]
-                tail = [c.strip() for c in cells[len(m_cells) + 2:]]
-                if tail and re.fullmatch(r"\d*\.\d+", tail[0]) and float(tail[0]) <= 1:
-                    fields["p"] = tail[0]
-                key = ("binary", int(arms[0]["events"]), ns[0], int(arms[1]["events"]), ns[1])
-                self._add(Proposal("binary", fields, [quote, header_quote], key, 2.5))
+        self.add(Proposal("binary", fields, [quote], key, 2.5 + (p is not None)))
 
     def _proportion(self, original: str, t: str, c: Count, pno: int) -> None:
         if c.form == "n (x)" or c.start in self.used_counts:
@@ -408,8 +270,8 @@ class Proposer:
                 derived = f"the cohort or group size whose {c.events}/{total} rounds to {c.percent}%"
         if total is None or total < 2:
             return
-        s, e = _clause(t, c.start, c.end)
-        if _cell_layout(t, c.start):
+        s, e = clause(t, c.start, c.end)
+        if cell_layout(t, c.start):
             s = max(0, c.start - 400)
         window = t[s:e]
         local = t[max(s, c.start - 90): min(e, c.end + 90)]
@@ -417,27 +279,27 @@ class Proposer:
             outcome = "treatment_use"
         else:
             outcome = voc.outcome_near(window, c.start - s)
-            label = " ".join(ln for _, ln in _prev_lines(t, c.start + 1, 1))
-            if outcome and _cell_layout(t, c.start) and voc.low_grade_only(label):
+            label = " ".join(ln for _, ln in prev_lines(t, c.start + 1, 1))
+            if outcome and cell_layout(t, c.start) and voc.low_grade_only(label):
                 return
-            if outcome and _cell_layout(t, c.start) and voc.grade3(label) and outcome in ("crs_any", "icans_any"):
+            if outcome and cell_layout(t, c.start) and voc.grade3(label) and outcome in ("crs_any", "icans_any"):
                 outcome = outcome.replace("_any", "_grade3plus")
         if outcome is None or outcome in ("os", "pfs", "efs", "lfs"):
             return  # a count near a survival outcome is not a proportion of it
-        qs = c.start if not _cell_layout(t, c.start) else (_prev_lines(t, c.start + 1, 2) or [(c.start, "")])[-1][0]
+        qs = c.start if not cell_layout(t, c.start) else (prev_lines(t, c.start + 1, 2) or [(c.start, "")])[-1][0]
         qs = min(qs, max(s, c.start - 120))
-        quote = (_text(original, max(s, qs), min(e, c.end + 80)), pno, self._where(t, c.start, pno))
+        quote = (text_of(original, max(s, qs), min(e, c.end + 80)), pno, self.where(t, c.start, pno))
         fields = {"outcome": outcome, "events": str(c.events), "total": str(total)}
         if c.percent is not None:
             fields["percent"] = c.percent
         if derived:
             fields["derived"] = {"total": derived}
-        self._add(Proposal("proportion", fields, [quote], ("proportion", c.events, total), 2.0 + (c.total is not None)))
+        self.add(Proposal("proportion", fields, [quote], ("proportion", c.events, total), 2.0 + (c.total is not None)))
 
     def _pvalue(self, original, t, p: PValue, hits, pno) -> None:
         if float(p.value) > 1 or float(p.value) <= 0:
             return
-        s, e = _clause(t, p.start, p.end, back=260, ahead=60)
+        s, e = clause(t, p.start, p.end, back=260, ahead=60)
         window = t[s:e]
         if not re.search(r"differ|between|vs\.?|versus|compared|with and without|with or without|similar|"
                          r"associated|significant", window, re.I):
@@ -461,15 +323,15 @@ class Proposer:
         exposure = (voc.exposure_of(_exposure_window(window, outcome))
                     or voc.exposure_of(_exposure_window(t[max(0, s - 250):s], outcome)) or "other")
         fields = {"outcome": outcome, "exposure": exposure,
-                  "comparison": _text(original, s, e)[:90].rsplit(" ", 1)[0] or "TODO",
+                  "comparison": text_of(original, s, e)[:90].rsplit(" ", 1)[0] or "TODO",
                   "p": p.value if p.op == "=" else f"{p.op}{p.value}"}
         if exposure == "other":
             fields["exposure_label"] = "TODO: what was compared"
-        quote = (_text(original, s, min(e, p.end + 40)), pno, self._where(t, s, pno))
-        self._add(Proposal("pvalue", fields, [quote], ("pvalue", p.value, outcome, exposure, s), 1.0))
+        quote = (text_of(original, s, min(e, p.end + 40)), pno, self.where(t, s, pno))
+        self.add(Proposal("pvalue", fields, [quote], ("pvalue", p.value, outcome, exposure, s), 1.0))
 
     def _rate(self, original, t, r: Rate, hits, pno) -> None:
-        s, e = _clause(t, r.start, r.end)
+        s, e = clause(t, r.start, r.end)
         outcome = voc.outcome_near(t[s:r.start], r.start - s)
         if outcome not in ("os", "pfs", "efs", "lfs"):
             return
@@ -482,8 +344,8 @@ class Proposer:
             if len(points) == len(rates):
                 unit = times.group(2).rstrip("s")
                 fields["timepoint"] = f"{points[i]} {unit}{'s' if points[i] != '1' else ''}"
-        quote = (_text(original, s, e), pno, self._where(t, s, pno))
-        self._add(Proposal("survival_rate", fields, [quote], ("rate", outcome, r.rate, r.se), 1.5))
+        quote = (text_of(original, s, e), pno, self.where(t, s, pno))
+        self.add(Proposal("survival_rate", fields, [quote], ("rate", outcome, r.rate, r.se), 1.5))
 
     def result(self) -> tuple[list[Proposal], list[GroupProposal]]:
         ranked = sorted(self.proposals.values(), key=lambda p: (KIND_RANK[p.kind], -p.score))
@@ -495,20 +357,6 @@ def _exposure_window(window: str, outcome: str) -> str:
     if outcome.startswith("crs") and "ICANS" not in window:
         return re.sub(r"\bCRS\b", "", window)
     return window
-
-
-_COHORT = re.compile(r"(?<![\d.,])(\d+|" + WORD_NUMBER + r")\s+(?:eligible\s+|evaluable\s+|enrolled\s+)?"
-                     r"(?:patients|children|participants|subjects|cases|adults)\b(?!\s*\(\s*\d)", re.I)
-
-
-def cohort_sizes(text: str) -> set[int]:
-    """'N = 45', '(n = 54)', '93 patients', 'Ninety-three patients' (not '25 patients (83.3%)')."""
-    out = {h.n for h in detect(text) if isinstance(h, Size)}
-    for m in _COHORT.finditer(text):
-        n = word_number(m.group(1))
-        if n is not None and n >= 2:
-            out.add(n)
-    return out
 
 
 def propose(pages: list[str], kind: str) -> tuple[list[Proposal], list[GroupProposal], int]:
