@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import BuildError
 from .pipeline import fit_analysis, load_studies
 from .plan import Analysis, load_plan
+from .report.changes import CONTRIBUTIONS_KEY, ChangeSet, changes_file, contribution_snapshot
 from .report.state import analysis_key, read_state, write_atomic, write_state
 from .select import AnalysisData, select
 
@@ -35,6 +35,7 @@ class BuildReport:
     written: list[str]
     unchanged: list[str]
     output: Path
+    changes: ChangeSet | None = None  # what changed since the previous build (CHANGES.md)
 
 
 def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = None
@@ -84,7 +85,11 @@ def _render_job(args):
 
 def build(plan_path: Path, output: Path | None = None, force: bool = False,
           only: list[str] | None = None, sources: Path | None = None, jobs: int = 2,
-          progress: bool = False) -> BuildReport:
+          progress: Callable[[int, int, str], None] | None = None,
+          on_validated: Callable[[Any], None] | None = None) -> BuildReport:
+    """Build the review. ``progress(done, total, analysis id)`` is called as analyses are
+    rendered; ``on_validated(report)`` gets the study files' validation report (warnings
+    included) before anything is rendered, and may raise BuildError to stop the build."""
     plan = load_plan(plan_path)
     root = plan_path.resolve().parent
     out_dir = output or (root / plan.output)
@@ -94,7 +99,9 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
         if unknown:
             raise BuildError([f"unknown analysis '{u}'; analyses are: {', '.join(sorted(known))}"
                               for u in unknown])
-    studies, _ = load_studies(plan, root, sources)
+    studies, validation = load_studies(plan, root, sources)
+    if on_validated is not None:
+        on_validated(validation)
     entries = read_state(out_dir).get("analyses", {})
     todo: list[tuple[Analysis, AnalysisData, str]] = []
     rows: dict[str, dict[str, Any]] = {}
@@ -107,12 +114,12 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
         outputs_ok = prev is not None and all((out_dir / f).is_file() for f in prev.get("files", []))
         if prev and prev.get("key") == key and outputs_ok and not (force and selected):
             rows[a.id] = prev["row"]
-            skipped.append(a.id)
+            if selected:  # --only counts only the analyses asked for
+                skipped.append(a.id)
             continue
         if not selected:  # --only: other analyses keep whatever they had
             if prev is not None:
                 rows[a.id] = prev["row"]
-            skipped.append(a.id)
             continue
         todo.append((a, data, key))
 
@@ -127,11 +134,8 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
         for n, ((a, _d, key), (files, row, het)) in enumerate(zip(todo, results_iter), 1):
             rendered[a.id] = (files, row, key)
             hets[a.id] = het
-            if progress:
-                bar = "#" * int(30 * n / len(todo))
-                print(f"\r  [{bar:<30}] {n}/{len(todo)} {a.id[:40]:<40}", end="", file=sys.stderr)
-        if progress:
-            print(file=sys.stderr)
+            if progress is not None:
+                progress(n, len(todo), a.id)
     for a_id, (files, row, key) in rendered.items():
         rows[a_id] = row
     ordered = [rows[a.id] for a in plan.analyses if a.id in rows]
@@ -156,16 +160,23 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
         {"title": plan.title, "analyses": {a.id: h["data"] for a, h in
                                            zip([x for x in plan.analyses if x.id in hets or
                                                 "het" in entries.get(x.id, {})], het_sections)}})
+    new_entries = {a.id: entries[a.id] for a in plan.analyses if a.id in entries and a.id not in rendered}
+    selected_data = {a.id: d for a, d, _ in todo}
+    for a_id, (files, row, key) in rendered.items():
+        new_entries[a_id] = {"key": key, "row": row, "files": sorted(files), "het": hets[a_id],
+                             CONTRIBUTIONS_KEY: contribution_snapshot(
+                                 selected_data[a_id].contributions)}
+    old_changes = out_dir / "CHANGES.md"
+    changes, all_files["CHANGES.md"] = changes_file(
+        entries, new_entries, [a.id for a in plan.analyses], plan.title,
+        old_changes.read_bytes() if old_changes.is_file() else None)
     # commit: every file written atomically, only after everything rendered
     written, unchanged = [], []
     for rel in sorted(all_files):
         (written if write_atomic(out_dir / rel, all_files[rel]) else unchanged).append(rel)
-    new_entries = {a.id: entries[a.id] for a in plan.analyses if a.id in entries and a.id not in rendered}
-    for a_id, (files, row, key) in rendered.items():
-        new_entries[a_id] = {"key": key, "row": row, "files": sorted(files), "het": hets[a_id]}
     write_state(out_dir, {a.id: new_entries[a.id] for a in plan.analyses if a.id in new_entries})
     return BuildReport(built=list(rendered), skipped=skipped, written=written,
-                       unchanged=unchanged, output=out_dir)
+                       unchanged=unchanged, output=out_dir, changes=changes)
 
 
 def _run_jobs(jobs_args, jobs: int):

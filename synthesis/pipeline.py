@@ -59,7 +59,9 @@ def load_studies(plan: ReviewPlan, root: Path, sources_override: Path | None):
     studies_dir = (root / plan.studies).resolve()
     if not studies_dir.is_dir():
         raise BuildError([f"{root / 'review.yaml'}: studies folder '{plan.studies}' not found"])
-    sources = sources_override or ((root / plan.sources).resolve() if plan.sources else None)
+    sources = [sources_override] if sources_override else (plan.source_folders(root) or None)
+    if sources is not None:  # a named folder that does not exist holds no papers (build says so)
+        sources = [s for s in sources if s.is_dir()]
     report = validate_paths([studies_dir], sources)
     if not report.ok:
         lines = [str(m) for m in report.messages if m.severity == "error"]

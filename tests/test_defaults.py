@@ -60,7 +60,12 @@ def test_pool_and_build_give_the_same_interval_for_the_same_data(tmp_path, capsy
     assert main(["pool", str(csv), "--measure", "PLO", "--json"]) == 0
     pooled = json.loads(capsys.readouterr().out)["backtransformed"]
 
-    shutil.copy(REPO / "review.yaml", tmp_path / "review.yaml")
+    # a plan entry with no model: block gets the defaults (the shipped plan pools proportions
+    # with a GLMM, so it has one of its own here)
+    (tmp_path / "review.yaml").write_text(
+        "review_version: 1\ntitle: defaults\nstudies: studies\noutput: output\nanalyses:\n"
+        "  - id: crs_any_incidence\n    title: CRS\n    select: {kind: proportion, outcome: "
+        "[crs_any]}\n    measure: PLO\n")
     shutil.copytree(REPO / "studies", tmp_path / "studies")
     assert main(["build", "--plan", str(tmp_path / "review.yaml"), "--only",
                  "crs_any_incidence", "--jobs", "1", "--quiet"]) == 0

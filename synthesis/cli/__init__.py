@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+from .progress import spinner
 
 __all__ = ["build_parser", "main"]
 
@@ -37,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
-        return int(args.func(args))
+        if getattr(args, "own_progress", False):
+            return int(args.func(args))
+        with spinner(f"carsynth {args.command}"):  # on a terminal, after a silent second
+            return int(args.func(args))
     except UsageError as exc:
         print(f"carsynth {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE

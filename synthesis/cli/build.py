@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BuildError
+from .build_report import BuildFeedback
 from ..plan import PlanError
 
 
@@ -17,9 +18,13 @@ def run(args) -> int:
         print(f"carsynth build: {plan_path}: no such file (the review plan)", file=sys.stderr)
         return 2
     try:
-        report = build(plan_path, Path(args.output) if args.output else None, force=args.force,
-                       only=args.only, sources=Path(args.sources) if args.sources else None,
-                       jobs=args.jobs, progress=sys.stderr.isatty() and not args.quiet)
+        feedback = BuildFeedback(plan_path, args.sources, strict=args.strict, quiet=args.quiet)
+        with feedback:  # progress line (terminal only); warnings kept for after the summary
+            report = build(plan_path, Path(args.output) if args.output else None,
+                           force=args.force, only=args.only,
+                           sources=Path(args.sources) if args.sources else None,
+                           jobs=args.jobs, progress=feedback.progress,
+                           on_validated=feedback.validated)
     except PlanError as exc:
         for m in exc.messages:
             print(m, file=sys.stderr)
@@ -30,9 +35,7 @@ def run(args) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 1
-    if not args.quiet:
-        print(f"carsynth build: {len(report.built)} analyses built, {len(report.skipped)} "
-              f"unchanged; {len(report.written)} files written to {report.output}")
+    feedback.report(report)  # summary, what changed, warnings grouped by study
     return 0
 
 
@@ -45,4 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--only", nargs="+", metavar="ID", help="build only these analyses")
     p.add_argument("--jobs", type=int, default=2, help="processes for drawing (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress or summary line")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1, nothing written) on any validation warning or "
+                        "unverified sources folder, for CI")
+    p.set_defaults(own_progress=True)
     p.set_defaults(func=run)
