@@ -64,7 +64,7 @@ _RANGE_WORDS = re.compile(r"median|mean|range|IQR|interquartile|±|\bSD\b", re.I
 _P = re.compile(rf"(?<![A-Za-z])[pP](?:\s*-?\s*values?)?(?:\s*\$)?(?:\s*(?:of|was|is|,))?\s*(?:{_OP}|(?=[.\d]))"
                 rf"\s*\$?\s*(?P<value>\d*\.\d+|[01](?![\d.]))\$?")
 _P_MORE = re.compile(r"\$?\s*(?:for\s+[\w-]+(?:\s+[\w-]+)?\s*)?(?:,\s*and\s+|,\s*|\s+and\s+)\$?\s*"
-                     rf"(?:[pP]\s*=\s*)?\$?\s*(?P<value>\d*\.\d+)(?!\d)\$?")
+                     r"(?:[pP]\s*=\s*)?\$?\s*(?P<value>\d*\.\d+)(?!\d)\$?")
 _THRESHOLD_BEFORE = re.compile(r"(criterion|criteria|threshold|cut-?off|alpha|level|significance|"
                                r"defined as|set at|values?)\s*(?:of|at|was|:)?\s*\(?$", re.IGNORECASE)
 _THRESHOLD_AFTER = re.compile(r"^[\s\w(),-]{0,30}?(was|were|is|are)\s+(considered|regarded|deemed|"
