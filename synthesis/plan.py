@@ -266,7 +266,7 @@ def load_plan(path: Path, check_paths: bool = True) -> ReviewPlan:
             at_key = located.key_positions.get(p) if err["type"] == "extra_forbidden" else None
             line, col = at_key or located.where(p)
             msgs.append(Message(display, line, col, "error", dotted(p, located.data), explain(err)))
-        raise PlanError(msgs) from None
+        raise PlanError(sorted(msgs, key=lambda m: (m.line, m.col))) from None
     msgs = []
     seen: dict[str, int] = {}
     for i, a in enumerate(plan.analyses):

@@ -128,6 +128,8 @@ def explain(err: dict, field_names: Iterable[str] = ()) -> str:
         pattern = ctx.get("pattern", "")
         if pattern.startswith("^10"):
             return f"{found(value)} is not a DOI; write it as 10.xxxx/..., without https://doi.org/"
+        if pattern.startswith("^(largest"):
+            return f"expected largest, most_recent or a study id; found {found(value)}"
         if "a-f" in pattern:
             return f"{found(value)} is not a sha256 (64 lower-case hex digits)"
         if "[a-z0-9_]" in pattern:
