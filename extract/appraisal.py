@@ -119,25 +119,27 @@ class RobQuote(_Model):
     page: Annotated[int, Field(strict=True, ge=1)] | None = None
 
 
-def _judgement_model(spec: ToolSpec) -> type[BaseModel]:
+def _judgement_model(spec: ToolSpec, name: str) -> type[BaseModel]:
     level = Literal[spec.levels]  # type: ignore[valid-type]
     return create_model(
-        f"{spec.label.replace(' ', '').replace('-', '')}Judgement", __base__=_Model,
+        f"{name}Judgement", __base__=_Model, __module__=__name__,
         judgement=(level, Field(description=f"{spec.label} level: {', '.join(spec.levels)}")),
         support=(NonEmpty, Field(description="why: the reviewer's reasoning")),
         quotes=(list[RobQuote], Field(default_factory=list,
-                                   description="verbatim text the judgement rests on, with location")),
+                                      description="verbatim text the judgement rests on, "
+                                                  "with location")),
     )
 
 
-def _assessment_model(spec: ToolSpec) -> type[BaseModel]:
-    judgement = _judgement_model(spec)
-    domains = create_model(f"{spec.label.replace(' ', '').replace('-', '')}Domains",
-                           __base__=_Model,
+def _assessment_model(spec: ToolSpec, name: str) -> type[BaseModel]:
+    """The assessment model of one tool; its classes are module attributes named
+    ``{name}Judgement``, ``{name}Domains``, ``{name}Assessment`` (so they pickle)."""
+    judgement = _judgement_model(spec, name)
+    domains = create_model(f"{name}Domains", __base__=_Model, __module__=__name__,
                            **{d: (judgement, Field(description=title))
                               for d, title in spec.domains.items()})
-    return create_model(
-        f"{spec.label.replace(' ', '').replace('-', '')}Assessment", __base__=_Model,
+    model = create_model(
+        f"{name}Assessment", __base__=_Model, __module__=__name__,
         id=(Slug, ...),
         tool=(Literal[spec.name], ...),  # type: ignore[valid-type]
         exposures=(list[Slug], Field(min_length=1, description="exposures (study file vocabulary)")),
@@ -146,11 +148,14 @@ def _assessment_model(spec: ToolSpec) -> type[BaseModel]:
         overall=(judgement, ...),
         notes=(str | None, None),
     )
+    globals().update({judgement.__name__: judgement, domains.__name__: domains})
+    return model
 
 
-RobinsIAssessment = _assessment_model(TOOLS["robins_i"])
-RobinsEAssessment = _assessment_model(TOOLS["robins_e"])
-Rob2Assessment = _assessment_model(TOOLS["rob2"])
+RobinsIAssessment = _assessment_model(TOOLS["robins_i"], "RobinsI")
+RobinsEAssessment = _assessment_model(TOOLS["robins_e"], "RobinsE")
+Rob2Assessment = _assessment_model(TOOLS["rob2"], "Rob2")
+
 
 def _tool_of(value: Any) -> str | None:
     tool = value.get("tool") if isinstance(value, dict) else getattr(value, "tool", None)

@@ -250,3 +250,8 @@ def test_egger_and_peters_match_r():
     assert p.slope == pytest.approx(ref["peters"]["slope"], rel=1e-9)
     assert p.t == pytest.approx(ref["peters"]["t"], rel=1e-9)
     assert p.pval == pytest.approx(ref["peters"]["p"], rel=1e-9)
+
+
+def test_imprecision_names_a_credible_interval():
+    r = rate_imprecision(inputs(ci_lower=0.22, ci_upper=1.21, interval="CrI"), T)
+    assert r.reason == "CrI 0.22–1.21 includes the null (1.00)"

@@ -10,7 +10,7 @@ pipeline code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -110,6 +110,14 @@ class Appraisal:
                 "grade": self.certainty.to_dict() if self.certainty else None}
 
 
+def rob_key(data: Any, studies: Sequence[tuple[Any, str]]) -> list[Any]:
+    """The contributing studies' risk-of-bias sections as JSON data, for the build's
+    incremental key (an edited judgement rebuilds the analyses it feeds)."""
+    ids = {c.study_id for c in data.contributions}
+    return [[a.model_dump(mode="json") for a in s.risk_of_bias or []]
+            for s, _ in studies if s.id in ids]
+
+
 def tool_for(analysis: Any) -> str:
     """The plan's rob_tool, else ROBINS-I when every selected exposure is an intervention."""
     if analysis.appraisal.rob_tool:
@@ -162,19 +170,6 @@ def sensitivity(fit: Any, rows: Sequence[StudyAppraisal],
         text = (f"Sensitivity analysis without {', '.join(dropped)} (serious or critical risk of "
                 f"bias): {est:.2f} ({lo:.2f} to {hi:.2f}) from {', '.join(kept)}.")
     return Sensitivity(dropped, kept, res, text)
-
-
-def sensitivity_estimate(sens: Sensitivity | None) -> Any | None:
-    """The sensitivity fit as a labelled alternative (``method`` "rob_sensitivity") for the
-    pipeline's list of alternatives; None when there is no fit."""
-    if sens is None or sens.result is None:
-        return None
-    from ..smallk import from_pool, pool_label
-
-    est = from_pool(sens.result, "rob_sensitivity",
-                    f"Without studies at serious or critical risk of bias "
-                    f"({pool_label(sens.result)})")
-    return replace(est, note=f"removed: {', '.join(sens.dropped)}")
 
 
 def _arms(fit: Any) -> tuple[int | None, float | None]:
@@ -232,10 +227,10 @@ def appraise(fit: Any, studies: dict[str, Any], refit: Callable[[list[Any]], Any
         return Appraisal(a.id, tool, rows, sens, None, None, t)
     est, lo, hi, plo, phi = (float(v) for v in backtransform(
         res.measure, [res.estimate, res.ci_lb, res.ci_ub, res.pi_lb, res.pi_ub]))
-    label = "main fit"
+    label, interval = "main fit", "CI"
     if lead is not None and np.isfinite(lead.estimate):
         est, lo, hi = float(lead.estimate), float(lead.ci_lb), float(lead.ci_ub)
-        label = lead.describe
+        label, interval = lead.describe, lead.interval
     n, acr = _arms(fit)
     pooled = [r for r in rows if np.isfinite(r.weight)]
     small = small_study_test(fit, t.min_k_small_study)
@@ -251,7 +246,7 @@ def appraise(fit: Any, studies: dict[str, Any], refit: Callable[[list[Any]], Any
         binary=a.select.kind == "binary", total_n=n, comparator_risk=acr,
         small_study_p=small.pval if small else None,
         small_study_test=small.test if small else "Egger",
-        indirectness=tuple(d.to_declared() for d in plan.indirectness))
+        indirectness=tuple(d.to_declared() for d in plan.indirectness), interval=interval)
     c = grade(x, t, plan.grade_overrides.to_overrides())
     return Appraisal(a.id, tool, rows, sens, x, c, t, (est, lo, hi), label)
 

@@ -119,6 +119,7 @@ class GradeInputs:
     small_study_p: float | None = None
     small_study_test: str = "Egger"
     indirectness: tuple[Declared, ...] = ()
+    interval: str = "CI"          # "CrI" when the estimate is a Bayesian posterior
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ def optimal_information_size(p0: float, rrr: float = 0.25, alpha: float = 0.05,
 
 
 def rate_imprecision(x: GradeInputs, t: Thresholds) -> DomainRating:
-    ci = f"CI {_g(x.ci_lower)}–{_g(x.ci_upper)}"
+    ci = f"{x.interval} {_g(x.ci_lower)}–{_g(x.ci_upper)}"
     if t.benefit is not None and t.harm is not None and _reaches_both(x.ci_lower, x.ci_upper, t):
         return DomainRating("imprecision", 2, f"{ci} includes both an important benefit "
                             f"({_g(t.benefit)}) and an important harm ({_g(t.harm)})")

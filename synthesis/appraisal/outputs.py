@@ -8,7 +8,7 @@ written into the folder the build gives (its staging folder), never elsewhere.
 from __future__ import annotations
 
 import html
-from pathlib import Path
+import io
 from typing import Any, Iterable, Sequence
 
 from extract.appraisal import TOOLS, domain_items
@@ -22,15 +22,21 @@ from .sofwrite import csv_text, docx_bytes, html_fragment, markdown
 PNG = {"dpi": 150, "metadata": {"Software": None}}
 
 
-def write_analysis_plots(folder: Path, ap: Appraisal, title: str) -> list[Path]:
-    """Traffic-light and weighted summary plot of one analysis (weights from its fit)."""
-    if not ap.studies:
-        return []
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **PNG)
+    return buf.getvalue()
+
+
+def analysis_plot_files(ap: Appraisal, title: str, prefix: str) -> dict[str, bytes]:
+    """Traffic-light and weighted summary plot of one analysis (weights from its fit), as
+    {prefix/rob_*.png: bytes}; nothing for an analysis without compared studies."""
+    if ap is None or not ap.studies:
+        return {}
     rows = ap.rob_rows()
-    out = [folder / "rob_traffic_light.png", folder / "rob_summary.png"]
-    traffic_light(rows, ap.tool, title).savefig(out[0], **PNG)
-    summary_bars(rows, ap.tool, weighted=True, title=title).savefig(out[1], **PNG)
-    return out
+    return {f"{prefix}/rob_traffic_light.png": _png(traffic_light(rows, ap.tool, title)),
+            f"{prefix}/rob_summary.png": _png(summary_bars(rows, ap.tool, weighted=True,
+                                                           title=title))}
 
 
 def review_rows(studies: Sequence[tuple[str, Any]]) -> dict[str, list[RobRow]]:
@@ -43,29 +49,22 @@ def review_rows(studies: Sequence[tuple[str, Any]]) -> dict[str, list[RobRow]]:
     return by_tool
 
 
-def write_review_outputs(folder: Path, studies: Sequence[tuple[str, Any]],
-                         appraisals: Iterable[Appraisal], tables: list[SofTableResult],
-                         titles: dict[str, str], review_title: str) -> list[Path]:
-    """Review-level plots (one pair per tool), sof.md/.csv/.docx and appraisal.md."""
-    out: list[Path] = []
+def review_files(studies: Sequence[tuple[str, Any]], appraisals: Iterable[Appraisal],
+                 tables: list[SofTableResult], titles: dict[str, str],
+                 review_title: str) -> dict[str, bytes]:
+    """Review-level plots (one pair per tool), sof.md/.csv/.docx and appraisal.md, in memory."""
+    out: dict[str, bytes] = {}
     for tool, rows in sorted(review_rows(studies).items()):
         label = TOOLS[tool].label
-        tl = folder / f"rob_{tool}_traffic_light.png"
-        sb = folder / f"rob_{tool}_summary.png"
-        traffic_light(rows, tool, f"{label}: every assessment in the study files").savefig(
-            tl, **PNG)
-        summary_bars(rows, tool, weighted=False,
-                     title=f"{label}: every assessment").savefig(sb, **PNG)
-        out += [tl, sb]
+        out[f"rob_{tool}_traffic_light.png"] = _png(traffic_light(
+            rows, tool, f"{label}: every assessment in the study files"))
+        out[f"rob_{tool}_summary.png"] = _png(summary_bars(
+            rows, tool, weighted=False, title=f"{label}: every assessment"))
     if tables:
-        (folder / "sof.md").write_text(markdown(tables), encoding="utf-8")
-        (folder / "sof.csv").write_text(csv_text(tables), encoding="utf-8")
-        (folder / "sof.docx").write_bytes(docx_bytes(tables, f"{review_title}: Summary of "
-                                                             f"findings"))
-        out += [folder / "sof.md", folder / "sof.csv", folder / "sof.docx"]
-    (folder / "appraisal.md").write_text(appraisal_markdown(list(appraisals), titles),
-                                         encoding="utf-8")
-    out.append(folder / "appraisal.md")
+        out["sof.md"] = markdown(tables).encode()
+        out["sof.csv"] = csv_text(tables).encode()
+        out["sof.docx"] = docx_bytes(tables, f"{review_title}: Summary of findings")
+    out["appraisal.md"] = appraisal_markdown(list(appraisals), titles).encode()
     return out
 
 
@@ -147,7 +146,9 @@ def html_section(tables: list[SofTableResult], appraisals: Iterable[Appraisal],
 
     ``link`` maps an analysis id to its folder (relative URL) for the plot links."""
     e = html.escape
-    parts = ['<section id="appraisal"><h2>Certainty of evidence</h2>',
+    parts = ['<section id="appraisal"><style>table.sof td,table.sof th,table.grade td'
+             '{vertical-align:top;font-size:.9em}table.sof{margin-bottom:.5em}</style>',
+             '<h2>Certainty of evidence</h2>',
              '<p>Risk of bias per study, GRADE certainty and Summary of Findings; the reasons '
              'and every judgement\'s quotes are in <a href="appraisal.md">appraisal.md</a>; '
              'tables also as <a href="sof.csv">CSV</a> and <a href="sof.docx">Word</a>.</p>']

@@ -9,7 +9,8 @@ from ..fmt import fixed as _fmt
 from ..plan import ReviewPlan
 
 
-def index_html(plan: ReviewPlan, rows: list[dict[str, Any]]) -> bytes:
+def index_html(plan: ReviewPlan, rows: list[dict[str, Any]], appraisal: str = "") -> bytes:
+    """The index page; ``appraisal``: the SoF/certainty section (synthesis.appraisal)."""
     e = html.escape
     parts = ["<!doctype html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
              f"<title>{e(plan.title)}</title>",
@@ -37,5 +38,10 @@ def index_html(plan: ReviewPlan, rows: list[dict[str, Any]]) -> bytes:
             rid = e(r["id"])
             parts.append(f"<h3 id=\"{rid}\">{e(r['title'])}</h3><img src=\"{rid}/forest.png\" "
                          f"alt=\"forest plot: {e(r['title'])}\">")
+            if r.get("not_pooled_reasons"):  # every study left out, with the rule (select.py)
+                parts.append("<p>Not pooled:</p><ul>" + "".join(
+                    f"<li>{e(x)}</li>" for x in r["not_pooled_reasons"]) + "</ul>")
+    if appraisal:
+        parts.append(appraisal)
     parts.append("</body></html>")
     return ("\n".join(parts) + "\n").encode()

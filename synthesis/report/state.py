@@ -1,9 +1,19 @@
-"""Incremental-build state and atomic file writes.
+"""Incremental-build state, and committing a build's files as one whole output folder.
 
-An analysis whose inputs (plan entry, selected records with their quotes, tool
-version) are unchanged is skipped; its key is the SHA-256 of those inputs.
-Every output is written via a temporary file and a rename, and only if its
-bytes changed.
+The state file (``.carsynth-state.json``, inside the output folder, so it is
+swapped together with the files it describes) records for every analysis the
+key of its inputs, its results row, its heterogeneity section and the SHA-256
+of each of its output files, and the hashes of the review-wide files. An
+analysis is skipped only when its key is unchanged **and** every one of its
+files is present with the recorded hash; anything missing or changed by hand
+is rendered again. Review-wide files are always rendered in memory and
+compared.
+
+:func:`commit` writes through :mod:`synthesis.report.staging`: the whole new
+folder is staged beside the output and swapped in with one rename, under the
+output folder's lock, so a reader sees the old folder or the new one, never a
+mix. Files of the output folder that carsynth does not manage (a user's own
+notes, ``carsynth heterogeneity`` runs) are carried over untouched.
 """
 
 from __future__ import annotations
@@ -11,41 +21,39 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..plan import Analysis
 from ..select import AnalysisData
+from .staging import StagedOutput
 
 STATE_FILE = ".carsynth-state.json"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+STATE_FORMAT = 2  # 2: "files" maps each output to its SHA-256 (1: a list of names)
+HET_RUNS = "heterogeneity-runs"  # `carsynth heterogeneity` writes here; never an analysis id
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` via a temporary file and rename; False if already identical."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file() and path.read_bytes() == data:
-        return False
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str | None:
+    """The file's SHA-256, or None if it is missing or unreadable."""
+    h = hashlib.sha256()
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are ordinary files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return True
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
-def analysis_key(analysis: Analysis, data: AnalysisData) -> str:
-    """SHA-256 of everything an analysis' outputs depend on."""
+def analysis_key(analysis: Analysis, data: AnalysisData, risk_of_bias: Any = None) -> str:
+    """SHA-256 of everything an analysis' outputs depend on (``risk_of_bias``: the
+    contributing studies' assessments, synthesis.appraisal.assess.rob_key)."""
     payload = {
         "version": __version__,
         "analysis": analysis.model_dump(mode="json"),
@@ -56,20 +64,106 @@ def analysis_key(analysis: Analysis, data: AnalysisData) -> str:
             for c in data.contributions
         ],
         "not_pooled": [n.__dict__ for n in data.not_pooled],
+        "risk_of_bias": risk_of_bias,
     }
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_state(out_dir: Path) -> dict[str, Any]:
-    """The previous build's state ({} if none or unreadable)."""
+    """The previous build's state ({} if none, unreadable or of an older format: then
+    every analysis is rendered again)."""
     state_path = out_dir / STATE_FILE
     try:
-        return json.loads(state_path.read_text()) if state_path.is_file() else {}
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     except (OSError, ValueError):
         return {}
+    return state if isinstance(state, dict) and state.get("format") == STATE_FORMAT else {}
 
 
-def write_state(out_dir: Path, entries: dict[str, Any]) -> None:
-    state = {"carsynth_version": __version__, "analyses": entries}
-    write_atomic(out_dir / STATE_FILE, (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
+def intact(out_dir: Path, entry: dict[str, Any] | None) -> bool:
+    """True if every output file of a state entry is present with its recorded hash."""
+    files = (entry or {}).get("files")
+    if not isinstance(files, dict) or not files:
+        return False
+    return all(file_sha256(out_dir / rel) == digest for rel, digest in files.items())
+
+
+@dataclass
+class CommitResult:
+    written: list[str] = field(default_factory=list)  # new or changed files
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # outputs no longer produced
+    warnings: list[str] = field(default_factory=list)
+    swapped: bool = False
+
+
+def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, Any]],
+           rendered: set[str], order: list[str]) -> CommitResult:
+    """Make ``out_dir`` the build's output, whole. Call under the output's OutputLock.
+
+    ``files``: every file rendered by this build (analyses in ``rendered`` and the
+    review-wide files), by relative path. ``entries``: the new state entry of every
+    analysis (for rendered ones ``files`` may be a list: hashes are filled in here);
+    entries of analyses not rendered must be :func:`intact` (their files are kept).
+    """
+    old = read_state(out_dir)
+    old_managed = set(old.get("files", {}))
+    for e in old.get("analyses", {}).values():
+        old_managed.update((e.get("files") or {}).keys())
+    new_entries: dict[str, dict[str, Any]] = {}
+    managed: dict[str, str] = {}
+    for a_id in order:
+        if a_id not in entries:
+            continue
+        e = dict(entries[a_id])
+        if a_id in rendered:
+            e["files"] = {rel: sha256(files[rel]) for rel in sorted(e["files"])}
+        new_entries[a_id] = e
+        managed.update(e["files"])
+    per_analysis = set(managed)
+    review_wide = {rel: sha256(data) for rel, data in files.items() if rel not in per_analysis
+                   and not any(rel in (entries[a].get("files") or ()) for a in rendered)}
+    managed.update(review_wide)
+    state = {"format": STATE_FORMAT, "carsynth_version": __version__,
+             "analyses": new_entries, "files": dict(sorted(review_wide.items()))}
+    state_bytes = (json.dumps(state, indent=1, sort_keys=True) + "\n").encode()
+
+    result = CommitResult()
+    live = {rel: file_sha256(out_dir / rel) for rel in managed}
+    for rel, digest in sorted(managed.items()):
+        (result.unchanged if live[rel] == digest else result.written).append(rel)
+    result.removed = sorted(rel for rel in old_managed - set(managed)
+                            if os.path.lexists(out_dir / rel))
+    state_same = file_sha256(out_dir / STATE_FILE) == sha256(state_bytes)
+    if not result.written and not result.removed and state_same:
+        return result  # the folder already is this build's output: nothing to swap
+    with StagedOutput(out_dir) as st:
+        for rel in sorted(managed):
+            if live[rel] == managed[rel]:
+                st.keep(rel)  # the same bytes: linked, not rewritten
+            else:
+                st.write(rel, files[rel])
+        st.carry_over(set(managed) | old_managed | {STATE_FILE})
+        st.write(STATE_FILE, state_bytes)
+        st.commit()
+    result.warnings = st.warnings
+    result.swapped = True
+    return result
+
+
+def run_folder(name: str) -> str:
+    """The folder (relative to the output) of one `carsynth heterogeneity` run."""
+    return f"{HET_RUNS}/{name}"
+
+
+def commit_run(out_dir: Path, folder: str, files: dict[str, bytes]) -> list[str]:
+    """Replace one run folder inside ``out_dir`` (e.g. a heterogeneity run) with
+    ``files``, keeping everything else; the same whole-folder swap as a build.
+    Call under the output's OutputLock. Returns warnings."""
+    with StagedOutput(out_dir) as st:
+        for rel, data in sorted(files.items()):
+            st.write(f"{folder}/{rel}", data)
+        st.carry_over(set(), replaced=folder)
+        st.commit()
+    return st.warnings
