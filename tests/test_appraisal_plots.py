@@ -46,3 +46,38 @@ def test_weighted_summary_shares():
     overall = sorted(round(b.get_width(), 6) for b in bars
                      if abs(b.get_y() + b.get_height() / 2 - 7) < 1e-9)
     assert overall == [50.0, 50.0]
+
+
+def test_forest_rob_column_adds_the_overall_judgement():
+    from dataclasses import dataclass
+
+    from extract.appraisal import TOOLS
+    from synthesis.appraisal.assess import Appraisal, StudyAppraisal
+    from synthesis.appraisal.grade import Thresholds
+    from synthesis.appraisal.outputs import with_rob_column
+    from synthesis.plots import ForestRow, ForestSpec
+
+    @dataclass(frozen=True)
+    class J:
+        judgement: str
+
+    @dataclass(frozen=True)
+    class A:  # the two attributes StudyAppraisal reads from an assessment
+        overall: J
+        tool: str = "robins_i"
+
+    ap = Appraisal("x", "robins_i", (
+        StudyAppraisal("a", "A 2020", "a.yaml", 60.0, "robins_i", A(J("critical"))),
+        StudyAppraisal("b", "B 2021", "b.yaml", 40.0, "robins_i", None, "no assessment")),
+        None, None, None, Thresholds())
+    spec = ForestSpec("t", [ForestRow("study", "A 2020", cells=["adj."]),
+                            ForestRow("study", "B 2021", cells=["unadj."]),
+                            ForestRow("pooled", "Total", cells=[""]), ForestRow("blank", "")],
+                      ["Model"], "HR", True, 1.0)
+    out = with_rob_column(spec, ap)
+    assert out.columns == ["Model", "Risk of\nbias"]
+    assert [r.cells for r in out.rows] == [["adj.", "Critical"], ["unadj.", "Not assessed"],
+                                           ["", ""], []]
+    assert out.footnotes[-1] == "Risk of bias: overall ROBINS-I judgement"
+    assert spec.columns == ["Model"]  # the input is not changed
+    assert TOOLS["robins_i"].short["critical"] == "Critical"

@@ -39,6 +39,31 @@ def analysis_plot_files(ap: Appraisal, title: str, prefix: str) -> dict[str, byt
                                                            title=title))}
 
 
+def with_rob_column(spec: Any, ap: Appraisal) -> Any:
+    """A forest plot spec (synthesis.plots.ForestSpec) with a "Risk of bias" column: each
+    study row gets its overall judgement (the tool's word); other rows stay empty."""
+    from dataclasses import replace
+
+    if not ap.studies:
+        return spec
+    by_label = {s.label: s for s in ap.studies}
+    n = len(spec.columns)
+    rows = []
+    for r in spec.rows:
+        s = by_label.get(r.label) if r.kind == "study" else None
+        if s is not None:
+            word = (TOOLS[s.tool].short[s.judgement] if s.assessment is not None
+                    else "Not assessed")
+            rows.append(replace(r, cells=[*r.cells, word]))
+        elif len(r.cells) == n:
+            rows.append(replace(r, cells=[*r.cells, ""]))
+        else:
+            rows.append(r)
+    return replace(spec, rows=rows, columns=[*spec.columns, "Risk of\nbias"],
+                   footnotes=[*spec.footnotes,
+                              f"Risk of bias: overall {TOOLS[ap.tool].label} judgement"])
+
+
 def review_rows(studies: Sequence[tuple[str, Any]]) -> dict[str, list[RobRow]]:
     """Every assessment of every study file, by tool: (label, study) pairs in, rows out."""
     by_tool: dict[str, list[RobRow]] = {}
