@@ -82,8 +82,8 @@ _N_OF_N = re.compile(r"(?<![\d.,/])(\d+|" + WORD_NUMBER + r")\s+(?:\(\d+(?:\.\d+
 _SIZE = re.compile(r"(?<![A-Za-z])[nN]\s*=\s*(\d+)(?![\d.])")
 _RATE = re.compile(rf"(?<![\d.])({NUM})\s*%\s*±\s*({NUM})\s*%?")
 _COUNT_HEADER = re.compile(r"\b(?:n|No\.)\s*\(%\)|\bn\s*\(\s*%\s*\)|number \(%\)", re.IGNORECASE)
-_NEAR_UNIT = re.compile(r"^\s*(?:mg|g|kg|ml|mL|µg|μg|mm|cm|m2|days?|d\b|weeks?|months?|years?|h\b|hours?|"
-                        r"x\s*10|×\s*10|cells|copies)", re.IGNORECASE)
+_NEAR_UNIT = re.compile(r"[ \t]*(?:(?:mg|g|kg|ml|µg|μg|mm|cm|m2|days?|d|weeks?|months?|years?|h|hours?|cells|"
+                        r"copies)\b|[x×]\s*10)", re.IGNORECASE)  # a unit on the same line: a dose or a range
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def cell_layout(t: str, pos: int) -> bool:
     """One table cell per line (text converted from HTML tables)."""
     ls = t.rfind("\n", 0, pos) + 1
     le = t.find("\n", pos)
-    return len(t[ls: le if le >= 0 else len(t)].strip()) <= 40 and "\t" not in t[ls:pos]
+    return len(t[ls: le if le >= 0 else len(t)].strip()) <= 40 and "\t" not in t[ls:pos].strip()
 
 
 _COHORT = re.compile(r"(?<![\d.,])(\d+|" + WORD_NUMBER + r")\s+(?:eligible\s+|evaluable\s+|enrolled\s+)?"

@@ -56,6 +56,10 @@ class Proposer:
         if have is None:
             self.proposals[p.key] = p
             return
+        if str(have.fields.get("exposed", "")).startswith("TODO") and not str(
+                p.fields.get("exposed", "TODO")).startswith("TODO"):
+            have.fields = {**p.fields, **({"p": have.fields["p"]} if "p" in have.fields and "p" not in p.fields
+                                          else {})}  # a table row names the levels a sentence does not
         for q in p.quotes:
             if all(q[0] not in h[0] and h[0] not in q[0] for h in have.quotes):
                 have.quotes.append(q)
@@ -95,9 +99,11 @@ class Proposer:
                                      self.where(t, off, pno)))
         counts = [h for h in hits if isinstance(h, Count)]
         used_p: set[int] = set()
+        self.last_ratio_end = 0
         for h in hits:
             if isinstance(h, Ratio):
                 self._ratio(original, t, h, pno)
+                self.last_ratio_end = max(h.end, h.p_span[1] if h.p_span else 0)
         for a, b in zip(counts, counts[1:]):
             self._binary(original, t, a, b, hits, pno, used_p)
         table_rows(self, original, t, pno)
@@ -128,10 +134,12 @@ class Proposer:
                 s = labels[0][0] if labels else r.start
                 label = labels[0][1] if labels else ""
                 second = re.search(r"\(\s*\d*\.?\d+\s*-\s*\d*\.?\d+\s*\)", t[s:r.start]) is not None
+                reference, heading = _reference_level(prev_lines(t, r.start, 16))
             else:
                 s = t.rfind("\n", 0, r.start) + 1
                 label = t[s:r.start].split("\t")[0].split("|")[0].strip()
                 second = False
+                reference, heading = "", ""
                 after = t[r.end: t.find("\n", r.end) if "\n" in t[r.end:] else len(t)]
                 pm = re.match(r"[\s|$]*\t?\s*([<>]?\s*\d*\.\d+)\s*(?:\t|\||$)", after)
                 if pm and p is None and float(pm.group(1).strip("<> ")) <= 1:
@@ -147,17 +155,19 @@ class Proposer:
             outcome = section or (voc.outcome_near(cap, 0) if cap else None)
             multivariable = bool(re.search(r"multivari|adjusted", cap or "", re.I)) and (
                 second or not re.search(r"univari", cap or "", re.I))
-            exposure_text = label
+            exposure_text = f"{heading} {label}"
         else:
             qs, qe = clause(t, r.start, max(r.end, p_end), back=160, ahead=0)
-            qs = min(qs, p_start)
+            qs = min(max(qs, self.last_ratio_end), p_start)  # not the previous ratio's words
+            while qs < p_start and t[qs] in " ,;:)]":
+                qs += 1
             qe = max(r.end, p_end) + (1 if t[max(r.end, p_end):max(r.end, p_end) + 1] == ")" else 0)
             cs, ce = clause(t, r.start, r.end)
             context = t[cs:ce]
             outcome = voc.outcome_near(context, r.start - cs)
             multivariable = bool(re.search(r"multivari|adjusted|independent", t[max(0, cs - 300):ce], re.I))
             exposure_text = t[qs:r.start]
-            label = ""
+            label = reference = heading = ""
         if outcome is None or outcome.endswith("_any") and outcome.startswith(("crs", "icans")) and \
                 r.measure == "HR":
             if outcome is None:
@@ -166,7 +176,7 @@ class Proposer:
         exposure = voc.exposure_of(exposure_text) or "other"
         fields = {
             "outcome": outcome, "measure": r.measure, "exposure": exposure,
-            "exposed": label or "TODO: the exposed level", "reference": "TODO: the reference level",
+            "exposed": label or "TODO: the exposed level", "reference": reference or "TODO: the reference level",
             "estimate": r.estimate, "ci_lower": r.lower, "ci_upper": r.upper,
         }
         if r.level != 0.95:
@@ -177,8 +187,9 @@ class Proposer:
         fields["analysis"] = "multivariable" if multivariable else "univariable"
         if r.measure == "HR":
             fields["model"] = "Cox proportional hazards"
-        if exposure == "other":
-            fields["exposure_label"] = (label or text_of(original, max(qs, r.start - 60), r.start))[:80] or "TODO"
+        if exposure == "other" or heading:
+            fields["exposure_label"] = (f"{heading}: {label} vs {reference}" if heading and reference else
+                                        label or text_of(original, max(qs, r.start - 60), r.start))[:80] or "TODO"
         quote = (text_of(original, qs, qe), pno, self.where(t, qs, pno))
         self.add(Proposal("ratio", fields, [quote], ("ratio", r.measure, r.estimate, r.lower, r.upper),
                            3.0 + (p is not None)))
@@ -350,6 +361,18 @@ class Proposer:
     def result(self) -> tuple[list[Proposal], list[GroupProposal]]:
         ranked = sorted(self.proposals.values(), key=lambda p: (KIND_RANK[p.kind], -p.score))
         return ranked, list(self.groups.values())
+
+
+def _reference_level(lines_back: list[tuple[int, str]]) -> tuple[str, str]:
+    """In a one-cell-per-line Cox table: the reference level (the label before '1.00 (Reference)')
+    and the variable's heading above it; empty when the table does not say."""
+    for i, (_, line) in enumerate(lines_back):
+        if "Reference" in line:
+            names = [ln for _, ln in lines_back[i + 1:] if not is_number_line(ln) and "(" not in ln]
+            if len(names) >= 2:
+                return names[0], names[1]
+            return (names[0], "") if names else ("", "")
+    return "", ""
 
 
 def _exposure_window(window: str, outcome: str) -> str:
