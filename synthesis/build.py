@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import measures
 from .errors import BuildError
 from .pipeline import fit_analysis, load_studies
 from .plan import Analysis, load_plan
@@ -60,7 +61,7 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     if main is not None and main.k >= 10:
         ok = np.isfinite(main.yi)
         ffig = funnel_figure(main.yi[ok], np.sqrt(main.vi[ok]), main.estimate, a.title,
-                             a.measure in ("OR", "RR", "HR", "RATIO"))
+                             measures.get(a.measure).ratio)
         buffers = {}
         save_figure(ffig, f"{a.id}/funnel", writer=lambda p, b: buffers.__setitem__(p, b))
         files.update(buffers)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
+from .measures import backtransform, ipft_harmonic  # noqa: F401  (public API)
+
 BINARY_MEASURES = ("OR", "RR", "RD")
 #: per-study Peto log odds ratios, used for the studies of a Peto analysis
 PETO = "PETO"
@@ -268,42 +270,4 @@ def generic(yi, vi=None, sei=None) -> EffectSizes:
     return EffectSizes("GEN", y, v, excluded)
 
 
-# --- back-transformations -------------------------------------------------------
-
-
-def ipft_harmonic(t, ni) -> np.ndarray:
-    """Inverse of the Freeman–Tukey double arcsine at the harmonic mean of n.
-
-    Miller JJ. The inverse of the Freeman–Tukey double arcsine transformation.
-    Am Stat 1978;32:138, eq. (3), with n the harmonic mean of the study sizes;
-    clamped to [0, 1] outside the transformation's range, as metafor's
-    transf.ipft.hm does.
-    """
-    t = np.asarray(t, dtype=float)
-    n_arr = np.asarray(ni, dtype=float)
-    nhm = 1 / np.mean(1 / n_arr[np.isfinite(n_arr)])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.sin(2 * t)
-        inner = 1 - (s + (s - 1 / s) / nhm) ** 2
-        p = 0.5 * (1 - np.sign(np.cos(2 * t)) * np.sqrt(inner))
-    lo = 0.5 * (np.arcsin(0.0) + np.arcsin(np.sqrt(1 / (nhm + 1))))
-    hi = 0.5 * (np.arcsin(np.sqrt(nhm / (nhm + 1))) + np.arcsin(1.0))
-    p = np.where(t > hi, 1.0, np.where(t < lo, 0.0, p))
-    return p
-
-
-def backtransform(measure: str, values, ni=None) -> np.ndarray:
-    """Analysis scale -> display scale: exp for ratios, inverse logit, arcsine, Freeman–Tukey."""
-    v = np.asarray(values, dtype=float)
-    m = measure.upper()
-    if m in ("OR", "RR", "RATIO", "HR", "PETO"):
-        return np.exp(v)
-    if m == "PLO":
-        return 1 / (1 + np.exp(-v))
-    if m == "PAS":
-        return np.sin(np.clip(v, 0, np.pi / 2)) ** 2
-    if m == "PFT":
-        if ni is None:
-            raise ValueError("the Freeman–Tukey back-transformation needs the study sizes")
-        return ipft_harmonic(v, ni)
-    return v
+# --- back-transformations: the measure registry's (synthesis.measures), re-exported ---

@@ -10,23 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .effects import EffectSizes, backtransform
+from . import measures
+from .effects import EffectSizes
 from .models import CountFit, PoolSettings
-
-RATIO_SCALES = ("OR", "RR", "RATIO", "PETO")
-
-SCALE_NOTES = {
-    "OR": "odds ratio (exp of the pooled log OR)",
-    "RR": "risk ratio (exp of the pooled log RR)",
-    "RATIO": "ratio (exp of the pooled log ratio)",
-    "RD": "risk difference (no transformation)",
-    "PR": "proportion (no transformation)",
-    "PLO": "proportion (inverse logit)",
-    "PAS": "proportion (inverse arcsine square root)",
-    "PFT": "proportion (inverse Freeman-Tukey at the harmonic mean of n, Miller 1978)",
-    "GEN": "as analysed (no transformation)",
-}
-
 
 def _f(x: Any) -> float | None:
     """JSON-friendly float: None for nan/inf."""
@@ -166,6 +152,8 @@ class PoolResult:
                   pi_ub=fit.estimate + half, converged=fit.converged, study=study, yi=es.yi,
                   vi=es.vi, weights=w, excluded=excluded, ni=es.ni)
         res._annotate()
+        res.warnings[:] = [w.replace("(see their confidence intervals)", "(a GLMM gives no CI "
+                                     "for them)") for w in res.warnings]
         res.warnings.extend(message for _, message in fit.notes)
         res.warnings.append("GLMM (ML, adaptive Gauss–Hermite quadrature, 7 points): Q is the "
                             "likelihood-ratio test against the saturated model; study weights "
@@ -217,9 +205,10 @@ class PoolResult:
         m = self.measure
         ni = self.ni[np.isfinite(self.weights)] if self.ni is not None else None
         vals = [self.estimate, self.ci_lb, self.ci_ub, self.pi_lb, self.pi_ub]
-        bt = backtransform(m, vals, ni)
+        spec = measures.get(m)
+        bt = spec.backtransform(vals, ni)
         return {
-            "scale": SCALE_NOTES.get(m, "as analysed"),
+            "scale": spec.scale_note,
             "estimate": _f(bt[0]), "ci_lb": _f(bt[1]), "ci_ub": _f(bt[2]),
             "pi_lb": _f(bt[3]), "pi_ub": _f(bt[4]),
         }

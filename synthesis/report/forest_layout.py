@@ -7,30 +7,23 @@ from __future__ import annotations
 
 import math
 
+from .. import measures
+from ..fmt import effect_ci as fmt_effect
 from ..fmt import fixed as _fmt
 from ..fmt import p_value as _pfmt
 from ..pipeline import AnalysisFit
 from ..plan import Analysis
-from ..plots import ForestRow, ForestSpec, fmt_effect
-
-MEASURE_NAMES = {
-    "OR": "Odds Ratio", "RR": "Risk Ratio", "RD": "Risk Difference", "HR": "Hazard Ratio",
-    "RATIO": "Ratio", "PR": "Proportion", "PLO": "Proportion", "PAS": "Proportion",
-    "PFT": "Proportion",
-}
-
+from ..plots import ForestRow, ForestSpec
 
 def _study_row(c, res, i, kind, measure, marks):
     import numpy as np
-
-    from ..effects import backtransform
 
     r = c.record
     yi, vi = res.yi[i], res.vi[i]
     if np.isfinite(yi):
         z = 1.959963984540054
-        bt = backtransform(res.measure, [yi, yi - z * math.sqrt(vi), yi + z * math.sqrt(vi)],
-                           res.ni)
+        bt = measures.backtransform(res.measure,
+                                    [yi, yi - z * math.sqrt(vi), yi + z * math.sqrt(vi)], res.ni)
         est, lo, hi = (float(x) for x in bt)
         if kind == "ratio" and r.ci_lower is not None:  # the study's own reported numbers
             est, lo, hi = r.estimate, r.ci_lower, r.ci_upper
@@ -44,7 +37,7 @@ def _study_row(c, res, i, kind, measure, marks):
     elif kind == "ratio":
         cells = ["adj." if r.adjusted else "unadj."]
     w = res.weights[i]
-    text = fmt_effect(est, lo, hi, 2 if measure not in ("RD", "PR", "PLO", "PAS", "PFT") else 3)
+    text = fmt_effect(est, lo, hi, measures.get(measure).digits)
     if not np.isfinite(yi):
         text = "excluded"
     return ForestRow("study", c.label, est, lo, hi, float(w) if np.isfinite(w) else None, cells,
@@ -54,7 +47,7 @@ def _study_row(c, res, i, kind, measure, marks):
 def _pooled_rows(res, label, kind, measure, style="random", pi=True):
     d = res.to_dict()
     bt = d["backtransformed"]
-    digits = 3 if measure in ("RD", "PR", "PLO", "PAS", "PFT") else 2
+    digits = measures.get(measure).digits
     ncols = {"binary": 2, "proportion": 1, "ratio": 1}[kind]
     cells = [""] * ncols  # group totals are filled in by the caller
     rows = [ForestRow("pooled", label, bt["estimate"] or math.nan, bt["ci_lb"] or math.nan,
@@ -175,14 +168,12 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
     not_pooled = [f"{n.label}: {n.reason}" for n in data.not_pooled]
     header = {"binary": ["Exposed\nn/N", "Reference\nn/N"], "proportion": ["Events/N"],
               "ratio": ["Model"]}[kind]
-    measure = MEASURE_NAMES.get(a.measure, a.measure)
+    spec = measures.get(a.measure)
     method = _model_text(a) if kind != "proportion" else a.measure + ", Random"
-    log_scale = a.measure in ("OR", "RR", "HR", "RATIO")
-    null = 1.0 if log_scale else (0.0 if a.measure == "RD" else None)
     favours = tuple(a.favours) if len(a.favours) == 2 else None
     return ForestSpec(
         title=a.title, rows=rows, columns=header,
-        effect_header=f"{measure}\n{method}, {lvl}% CI", log_scale=log_scale, null_value=null,
-        xlabel=measure, favours=favours, summary_lines=summary, footnotes=footnotes,
-        not_pooled=not_pooled, percent_axis=a.measure in ("PR", "PLO", "PAS", "PFT"),
+        effect_header=f"{spec.name}\n{method}, {lvl}% CI", log_scale=spec.ratio,
+        null_value=spec.null, xlabel=spec.name, favours=favours, summary_lines=summary,
+        footnotes=footnotes, not_pooled=not_pooled, percent_axis=spec.proportion,
     )
