@@ -203,4 +203,7 @@ def test_progress_only_on_a_terminal(small):
     finally:
         os.close(master)
     assert tty.returncode == 0
-    assert re.search(rb"\rbuilding \[#* *\] \d/1", bytes(seen)), bytes(seen[:300])
+    # the build takes over a second: a spinner while checking the studies, then the bar
+    assert re.search(rb"\rbuilding ([|/\\-] \d+ s checking the study files|\[#* *\] \d/1 )",
+                     bytes(seen)), bytes(seen[:300])
+    assert bytes(seen).count(b"\x1b[K") >= 2  # drawn, then erased before the warnings

@@ -70,6 +70,8 @@ class Progress:
                 self.total = total
             self.text = text
             self._paused = False
+            if self._shown:  # already on screen: show the step now, not at the next tick
+                self._draw()
 
     def pause(self) -> None:
         """Erase the line; it comes back at the next update."""
