@@ -133,7 +133,7 @@ def _checks(prefix: str, settings, measure: str) -> str:
     else:
         lines.append("tau2 <- 0")
     if m == "GLMM":
-        lines += ["q <- res$QE.Wld; q_pval <- res$QEp.Wld; i2 <- NA; i2_tau2 <- res$I2"]
+        lines += ["q <- res$QE.LRT; q_pval <- res$QEp.LRT; i2 <- NA; i2_tau2 <- res$I2"]
     else:
         lines += ["q <- res$QE; q_pval <- res$QEp",
                   "df <- (if (is.null(res$k.yi)) res$k else res$k.yi) - 1",
