@@ -68,7 +68,7 @@ def test_readings_respect_k():
     d = {"k": 3, "i2": 10.0, "i2_tau2": 12.0, "tau2": 0.01, "q_pval": 0.3, "i2_ci_lb": 0.0,
          "i2_ci_ub": 90.0, "pi_note": None}
     text = reading(d, {"pi_lb": 0.5, "pi_ub": 1.6}, "HR")
-    assert "With only 3 studies" in text and "no to substantial" in text and "includes no effect" in text
+    assert "With only 3 studies" in text and "includes no heterogeneity (0%)" in text and "includes no effect" in text
 
 
 def test_bayesian_model_needs_a_prior_where_there_is_no_default(project, capsys):

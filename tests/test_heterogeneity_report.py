@@ -134,7 +134,7 @@ def test_k13_bcg_reads_as_metafor_and_labels_influence():
     (15, 100, "excludes no heterogeneity", "compatible with"),
     (0, 90, "includes no heterogeneity (0%)", "excludes"),
     (55, 70, "runs from heterogeneity that is moderate (55%) to substantial (70%)", "includes"),
-    (80, 85, "lies within the band read as substantial", "excludes"),
+    (80, 85, "lies within one Cochrane Handbook band (substantial", "includes"),
 ])
 def test_i2_interval_wording_is_true_for_its_limits(lo, hi, must, must_not):
     text = i2_interval_words(lo, hi)

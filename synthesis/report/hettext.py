@@ -38,10 +38,11 @@ def i2_interval_words(lo: float, hi: float, what: str = "the τ²-based I²") ->
     """A sentence for a CI of I² that is true whatever its limits."""
     head = f"The 95% CI for {what}, {lo:.0f}% to {hi:.0f}%,"
     if lo < 0.5:
-        return (f"{head} includes no heterogeneity (0%) and reaches "
-                f"{band(hi)} heterogeneity ({hi:.0f}%): the data cannot tell these apart.")
+        return (f"{head} includes no heterogeneity (0%) and reaches {hi:.0f}% "
+                f"({band(hi)}): the data cannot tell these apart.")
     if band(lo) == band(hi):
-        return f"{head} lies within the band read as {band(hi)} heterogeneity."
+        return (f"{head} excludes no heterogeneity and lies within one Cochrane Handbook band "
+                f"({band(hi)}; §10.10.2).")
     return (f"{head} excludes no heterogeneity; it runs from heterogeneity that "
             f"{'' if band(lo).startswith('might') else 'is '}{band(lo)} ({lo:.0f}%) to "
             f"{band(hi)} ({hi:.0f}%).")
