@@ -262,7 +262,7 @@ class Grading(_Model):
 
     crs: GradingScale | None = None
     icans: GradingScale | None = None
-    quote: Quote | None = None
+    quotes: list[Quote] = Field(default_factory=list, description="where the paper says so")
 
 
 class Stratum(_Model):

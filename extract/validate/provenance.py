@@ -139,8 +139,8 @@ class ProvenanceChecks:
                 elif g.n is not None and "n" not in g.derived:
                     self.add(WARNING, (section, i, "n"),
                              "group size has no quote; add `quote:` so it can be traced")
-        if study.grading is not None and study.grading.quote is not None:
-            self.check_quote(("grading", "quote"), study.grading.quote, study)
+        for j, q in enumerate(study.grading.quotes if study.grading is not None else []):
+            self.check_quote(("grading", "quotes", j), q, study)
         for section, obj, fields in (
             ("population", study.population,
              ["median_age", "n_enrolled", "n_infused", "n_evaluable", "share_children"]),
