@@ -88,9 +88,13 @@ def test_missing_domain(tmp_path):
 
 def test_unknown_tool(tmp_path):
     msgs = run(tmp_path, ROBINS_I.replace("tool: robins_i", "tool: robins"))
-    assert len(msgs) == 1
-    assert msgs[0].startswith(f"F:{line(2)}:5: error: risk_of_bias[0](gc_all): 'tool' must be "
-                              "robins_i (non-randomised study of an intervention), robins_e")
+    assert msgs == [f"F:{line(2)}:5: error: risk_of_bias[0](gc_all): 'tool' must be "
+                    "robins_i (non-randomised study of an intervention), robins_e (of an "
+                    "exposure) or rob2 (randomised trial); found 'robins'"]
+    msgs = run(tmp_path, ROBINS_I.replace("    tool: robins_i\n", ""))
+    assert msgs == [f"F:{line(2)}:5: error: risk_of_bias[0](gc_all): 'tool' must be "
+                    "robins_i (non-randomised study of an intervention), robins_e (of an "
+                    "exposure) or rob2 (randomised trial); found no tool"]
 
 
 def test_robins_i_for_a_toxicity_exposure_does_not_fit(tmp_path):

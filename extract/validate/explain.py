@@ -81,6 +81,9 @@ def explain(err: dict, field_names: Iterable[str] = ()) -> str:
     value = err.get("input")
     loc = err["loc"]
     ctx = err.get("ctx") or {}
+    if kind == "rob_tool":  # risk_of_bias item with no or an unknown tool (extract.appraisal)
+        tool = value.get("tool") if isinstance(value, dict) else None
+        return f"{err['msg']}; found {'no tool' if tool is None else repr(tool)}"
     if kind == "missing":
         return f"required field '{clip(loc[-1], 40)}' is missing"
     if kind == "extra_forbidden":
