@@ -48,6 +48,7 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     from .plots import forest_figure, funnel_figure, save_figure
     from .report.forest_layout import forest_spec
     from .report.hetreport import analyse
+    from .report.overview import lead_fields
     from .report.writers import analysis_json, json_bytes, result_row
 
     fit = fit_analysis(a, data)
@@ -76,7 +77,8 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     het = analyse(fit, studies or {})
     files.update(het.files)
     files[f"{a.id}/heterogeneity.json"] = json_bytes(het.data)
-    return files, result_row(fit), {"title": a.title, "data": het.data}
+    row = result_row(fit) | lead_fields(fit, studies or {})  # the lead estimate (smallk)
+    return files, row, {"title": a.title, "data": het.data}
 
 
 def _render_job(args):
@@ -148,8 +150,16 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
     from .report.writers import json_bytes, results_csv, results_md
 
     all_files["results.csv"] = results_csv(ordered)
-    all_files["results.md"] = results_md(plan, ordered)
-    all_files["index.html"] = index_html(plan, ordered)
+    from .report.overview import overview_outputs
+
+    ov_files, ov_md, ov_html = overview_outputs(plan, rows)  # the plan's overview: first
+    all_files.update(ov_files)
+    het_data = {i: (hets.get(i) or entries.get(i, {}).get("het") or {}).get("data") for i in rows}
+    out_files = {i: sorted(rendered[i][0]) if i in rendered else entries.get(i, {}).get("files", [])
+                 for i in rows}
+    all_files["results.md"] = results_md(plan, ordered, ov_md)
+    all_files["index.html"] = index_html(plan, ordered, hets=het_data, files=out_files,
+                                         overview=ov_html)
     het_sections = []
     for a in plan.analyses:
         if a.id in hets:

@@ -93,10 +93,10 @@ def axis_limits(estimates: Iterable[float], intervals: Iterable[tuple[float, flo
 
 
 def log_ticks(lo: float, hi: float) -> list[float]:
-    """1-2-5 ticks inside [lo, hi], thinned to at most seven."""
+    """1-2-5 ticks inside [lo, hi], thinned to at most eight."""
     ticks = [t for t in NICE_TICKS if lo <= t <= hi]
     for keep in ((0.01, 0.1, 1, 10, 100, 0.2, 5, 0.5, 2), (0.01, 0.1, 1, 10, 100)):
-        if len(ticks) > 7:
+        if len(ticks) > 8:
             ticks = [t for t in ticks if t in keep]
     return ticks
 

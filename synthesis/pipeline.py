@@ -15,6 +15,7 @@ from typing import Any
 from .errors import BuildError
 from .plan import Analysis, ReviewPlan
 from .select import AnalysisData, Contribution
+from .smallk import LabelledEstimate, LeadDecision, lead_estimates, needs_alternatives
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class AnalysisFit:
     common: Any  # PoolResult | None (the common-effect fit, if the plan shows it)
     subgroups: tuple[SubgroupFit, ...] = ()
     subgroup_test: SubgroupTest | None = None
+    # the lead estimate (results.csv, overview) and the labelled fits shown beside it
+    # (synthesis.smallk; other modules add e.g. GLMM or risk-of-bias sensitivity fits)
+    lead: LabelledEstimate | None = None
+    alternatives: tuple[LabelledEstimate, ...] = ()
+    lead_rule: LeadDecision | None = None
 
 
 def load_studies(plan: ReviewPlan, root: Path, sources_override: Path | None):
@@ -133,7 +139,7 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
 
     main = fit(contribs) if contribs else None
     common = None
-    if m.show_common and contribs:
+    if (m.show_common or (main is not None and needs_alternatives(main.k))) and contribs:
         common = fit(contribs, "MH" if kind == "binary" and a.measure in ("OR", "RR", "RD")
                      else "FE")
     subgroups = []
@@ -156,4 +162,6 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         qb = float((w * (est - mu) ** 2).sum())
         df = len(subgroups) - 1
         sub_test = SubgroupTest(qb, df, float(chi2.sf(qb, df)))
-    return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test)
+    lead = lead_estimates(a, main, common, contribs)
+    return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test, lead.lead,
+                       lead.alternatives, lead.decision)

@@ -14,33 +14,19 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-import matplotlib
+from matplotlib.patches import Polygon
+from matplotlib.ticker import FixedLocator, NullLocator
+from matplotlib.transforms import blended_transform_factory
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import Polygon  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
-from matplotlib.transforms import blended_transform_factory  # noqa: E402
-
-# Deterministic files: the same inputs give byte-identical SVG/PDF/PNG.
-matplotlib.rcParams.update({
-    "svg.hashsalt": "carsynth",
-    "svg.fonttype": "path",
-    "pdf.fonttype": 3,  # Type 42 subsetting costs ~0.6 s a file
-    "font.family": "DejaVu Sans",
-    "font.size": 8.5,
-    "path.simplify": False,
-})
-FILE_METADATA = {
-    "png": {"Software": None},
-    "svg": {"Date": None, "Creator": None},
-    "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
-}
+from .drawing import (FILE_METADATA, axis_limits, ci_line, diamond, figure_bytes,  # noqa: F401
+                      log_ticks, new_figure, style)
 
 ROW_IN = 0.24  # row height, inches
 CHAR_IN = 0.068  # approximate width of one character at 8.5 pt
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-NICE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+#: pooled-row styles: (face, edge) of the diamond
+DIAMOND_STYLE = {"random": ("0.1", "0.1"), "lead": ("0.1", "0.1"), "common": ("0.55", "0.55"),
+                 "alt": ("white", "0.25")}
 
 
 @dataclass
@@ -54,7 +40,7 @@ class ForestRow:
     cells: list[str] = field(default_factory=list)  # count columns
     effect_text: str = ""
     marks: list[int] = field(default_factory=list)  # footnote numbers
-    style: str = "random"  # pooled: "random" or "common"
+    style: str = "random"  # pooled: "random", "common", "lead" (bold) or "alt" (open diamond)
 
 
 @dataclass
@@ -80,42 +66,21 @@ def fmt_effect(est: float, lo: float, hi: float, digits: int = 2) -> str:
 
 
 def _limits(spec: ForestSpec) -> tuple[float, float]:
-    vals = [v for r in spec.rows for v in (r.lo, r.hi, r.est) if math.isfinite(v)]
-    if spec.null_value is not None:
-        vals.append(spec.null_value)
-    if not vals:
-        return (0.1, 10) if spec.log_scale else (-1, 1)
-    if spec.log_scale:
-        vals = [v for v in vals if v > 0]
-        lo, hi = min(vals), max(vals)
-        # symmetric around 1 on the log scale, clipped to 0.01–100
-        span = max(abs(math.log10(lo)), abs(math.log10(hi)), math.log10(2))
-        span = min(span * 1.05, 2.0)
-        return 10 ** -span, 10 ** span
+    """The x range: every estimate and the null line, intervals within reach (arrows beyond)."""
     if spec.percent_axis:
         return 0.0, 1.0
-    lo, hi = min(vals), max(vals)
-    pad = 0.08 * (hi - lo or 1)
-    return lo - pad, hi + pad
-
-
-def _ticks(lo: float, hi: float, log: bool) -> list[float]:
-    if log:
-        ticks = [t for t in NICE_TICKS if lo <= t <= hi]
-        if len(ticks) > 7:
-            ticks = [t for t in ticks if t in (0.01, 0.1, 1, 10, 100, 0.2, 5, 0.5, 2)]
-            if len(ticks) > 7:
-                ticks = [t for t in ticks if t in (0.01, 0.1, 1, 10, 100)]
-        return ticks
-    return []
-
-
-def _tick_label(t: float) -> str:
-    return f"{t:g}"
+    shown = [r for r in spec.rows if r.kind in ("study", "pooled", "pi")]
+    return axis_limits([r.est for r in shown if r.kind != "pi"],
+                       [(r.lo, r.hi) for r in shown], spec.log_scale, spec.null_value)
 
 
 def forest_figure(spec: ForestSpec):
-    """Draw the forest plot; returns the matplotlib Figure (caller saves and closes it)."""
+    """Draw the forest plot; returns the matplotlib Figure (``save_figure`` writes it)."""
+    with style():
+        return _forest_figure(spec)
+
+
+def _forest_figure(spec: ForestSpec):
     rows = spec.rows
     n = len(rows)
     max_label = int((4.2 - 0.15) / CHAR_IN) - 4  # longer labels are shortened with an ellipsis
@@ -143,7 +108,7 @@ def forest_figure(spec: ForestSpec):
     foot_h = 0.2 * foot_lines + 0.15
     body_h = ROW_IN * (n + 0.6)
     fig_h = header_h + body_h + axis_h + foot_h
-    fig = plt.figure(figsize=(fig_w, fig_h))
+    fig = new_figure(fig_w, fig_h)
 
     x0 = margin + label_w + sum(col_w) + 0.1
     ax = fig.add_axes([x0 / fig_w, (foot_h + axis_h) / fig_h, plot_w / fig_w, body_h / fig_h])
@@ -152,11 +117,11 @@ def forest_figure(spec: ForestSpec):
     if spec.log_scale:
         ax.set_xscale("log")
     ax.set_xlim(lo_lim, hi_lim)
-    ticks = _ticks(lo_lim, hi_lim, spec.log_scale)
+    ticks = log_ticks(lo_lim, hi_lim) if spec.log_scale else []
     if ticks:
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([_tick_label(t) for t in ticks])
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.yaxis.set_visible(False)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
@@ -187,7 +152,8 @@ def forest_figure(spec: ForestSpec):
     for y, r in enumerate(rows):
         label = r.label + ("".join(f" {m}".translate(SUPERSCRIPT) for m in r.marks)
                            if r.marks else "")
-        weight_kw = "bold" if r.kind in ("header", "pooled") else "normal"
+        weight_kw = ("bold" if r.kind == "header" or (r.kind == "pooled" and r.style != "alt")
+                     else "normal")
         style = "italic" if r.kind == "pi" else "normal"
         ax.text(fx(margin), y, label, ha="left", va="center", transform=trans,
                 fontweight=weight_kw, fontstyle=style, clip_on=False)
@@ -201,18 +167,16 @@ def forest_figure(spec: ForestSpec):
             ax.text(fx(xr + weight_w + 0.1), y, r.effect_text, ha="left", va="center",
                     transform=trans, fontweight=weight_kw, fontstyle=style, clip_on=False)
         if r.kind == "study" and math.isfinite(r.est):
-            _ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim)
+            ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim)
             if lo_lim <= r.est <= hi_lim:
                 size = 3 + 9 * math.sqrt((r.weight or max_w * 0.3) / max_w)
                 ax.plot([r.est], [y], marker="s", ms=size, color="0.15", mec="0.15", zorder=3,
                         linestyle="none")
         elif r.kind == "pooled" and math.isfinite(r.est):
-            lo, hi = max(r.lo, lo_lim), min(r.hi, hi_lim)
-            color = "0.1" if r.style == "random" else "0.55"
-            ax.add_patch(Polygon([(lo, y), (r.est, y - 0.32), (hi, y), (r.est, y + 0.32)],
-                                 closed=True, facecolor=color, edgecolor=color, zorder=3))
+            face, edge = DIAMOND_STYLE.get(r.style, DIAMOND_STYLE["random"])
+            diamond(ax, r.est, r.lo, r.hi, y, lo_lim, hi_lim, face=face, edge=edge)
         elif r.kind == "pi" and math.isfinite(r.lo):
-            _ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim, color="0.1", lw=2.2, caps=True)
+            ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim, color="0.1", lw=2.2, caps=True)
     # favours labels under the axis, either side of the null line
     if spec.favours and spec.null_value is not None:
         left, right = spec.favours
@@ -231,40 +195,18 @@ def forest_figure(spec: ForestSpec):
     return fig
 
 
-def _ci_line(ax, lo, hi, y, lo_lim, hi_lim, color="0.15", lw=1.0, caps=False):
-    """A CI line clipped to the axis, with an arrow head where it runs off."""
-    a, b = max(lo, lo_lim), min(hi, hi_lim)
-    ax.plot([a, b], [y, y], color=color, lw=lw, zorder=2, solid_capstyle="butt")
-    if caps:
-        for x in (a, b):
-            ax.plot([x, x], [y - 0.18, y + 0.18], color=color, lw=1.0, zorder=2)
-    log = ax.get_xscale() == "log"
-    arrow = dict(arrowstyle="-|>", color=color, lw=lw, mutation_scale=7)
-    if lo < lo_lim:  # the arrow's tail sits a short way inside the axis
-        tail = lo_lim * 1.5 if log else lo_lim + 0.04 * (hi_lim - lo_lim)
-        ax.annotate("", xy=(lo_lim, y), xytext=(tail, y), arrowprops=arrow)
-    if hi > hi_lim:
-        tail = hi_lim / 1.5 if log else hi_lim - 0.04 * (hi_lim - lo_lim)
-        ax.annotate("", xy=(hi_lim, y), xytext=(tail, y), arrowprops=arrow)
-
-
 def save_figure(fig, path_stem, formats=("png", "svg", "pdf"), writer=None) -> list:
     """Save a figure in each format with fixed metadata; ``writer(path, bytes)`` writes atomically."""
-    import io
-
     written = []
     for ext in formats:
-        buf = io.BytesIO()
-        kw = {"dpi": 150} if ext == "png" else {}
-        fig.savefig(buf, format=ext, metadata=FILE_METADATA[ext], **kw)
+        data = figure_bytes(fig, ext)
         target = f"{path_stem}.{ext}"
         if writer is None:
             with open(target, "wb") as fh:
-                fh.write(buf.getvalue())
+                fh.write(data)
         else:
-            writer(target, buf.getvalue())
+            writer(target, data)
         written.append(target)
-    plt.close(fig)
     return written
 
 
@@ -275,7 +217,7 @@ def forest_axes(result, ax=None, labels=None):
     from .effects import backtransform
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 0.35 * (len(result.study) + 3)))
+        ax = new_figure(6, 0.35 * (len(result.study) + 3)).add_subplot()
     ratio = result.measure in ("OR", "RR", "RATIO", "PETO")
     ni = result.ni
     z = 1.959963984540054
@@ -313,7 +255,8 @@ def funnel_figure(yi, sei, estimate, title: str, log_scale: bool):
     """Funnel plot (standard error against effect) with pseudo-95% limits around the estimate."""
     import numpy as np
 
-    fig, ax = plt.subplots(figsize=(4.8, 4.0))
+    fig = new_figure(4.8, 4.0)
+    ax = fig.add_subplot()
     se_max = float(np.nanmax(sei)) * 1.05
     s = np.linspace(0, se_max, 50)
     ax.fill_betweenx(s, estimate - 1.96 * s, estimate + 1.96 * s, color="0.93", zorder=0)

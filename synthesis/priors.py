@@ -146,8 +146,9 @@ class ResolvedPrior:
     """The priors to fit with (None: no default for this measure) and how to name them."""
 
     priors: Any  # synthesis.bayes.BayesPriors | None
-    label: str  # short, for plot rows: "half-normal(0.5) on τ"
+    label: str  # "half-normal(0.5) prior on τ"
     note: str = ""  # why there is none, or where the prior comes from
+    short: str = ""  # for a forest-plot row: "half-normal(0.5) τ prior"
 
 
 def resolve_tau_prior(spec: TauPriorSpec | None, measure: str) -> ResolvedPrior:
@@ -166,10 +167,13 @@ def resolve_tau_prior(spec: TauPriorSpec | None, measure: str) -> ResolvedPrior:
         # log τ = ½ log τ², so τ is log-normal with median exp(μ/2) and log-sd σ/2
         return ResolvedPrior(BayesPriors(tau_scale=math.exp(mu / 2), tau_family="log-normal",
                                          tau_log_sd=sigma / 2),
-                             f"log-normal τ² prior (Turner {mu:g}, {sigma:g}²)", note)
+                             f"log-normal τ² prior (Turner {mu:g}, {sigma:g}²)", note,
+                             "Turner τ² prior")
     scale = spec.scale or DEFAULT_HALF_NORMAL_SCALE.get(measure)
     if scale is None:
         return ResolvedPrior(None, "", f"no default τ prior on the {measure} scale; "
                              f"set model.tau_prior in the plan")
     return ResolvedPrior(BayesPriors(tau_scale=scale), f"half-normal({scale:g}) prior on τ",
-                         "Friede et al. 2017; Röver et al. 2021" if spec.scale is None else "")
+                         "the weakly informative default (Friede et al. 2017; Röver et al. 2021)"
+                         if spec.scale is None else "the plan's τ prior",
+                         f"half-normal({scale:g}) τ prior")

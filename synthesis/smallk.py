@@ -40,6 +40,7 @@ PRIMARY_CHOICES = ("auto", "random", "common", "bayes")
 SMALL_K = (2, 4)
 CI_TEXT = {"wald": "Wald CI", "hksj": "HKSJ CI", "hksj-adhoc": "HKSJ CI, ad hoc (never narrower "
            "than Wald)"}
+CI_SHORT = {"wald": "Wald", "hksj": "HKSJ", "hksj-adhoc": "HKSJ ad hoc"}
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class LabelledEstimate:
     level: float = 0.95
     tau: float | None = None
     note: str = ""
+    short: str = ""  # a label that fits a forest-plot row; ``label`` when empty
 
     @property
     def describe(self) -> str:
@@ -126,7 +128,7 @@ class LabelledEstimate:
         return {"method": self.method, "label": self.label, "k": self.k,
                 "estimate": f(self.estimate), "ci_lb": f(self.ci_lb), "ci_ub": f(self.ci_ub),
                 "interval": self.interval, "level": self.level, "tau": f(self.tau),
-                "note": self.note}
+                "note": self.note, "short": self.short or self.label}
 
 
 @dataclass(frozen=True)
@@ -145,13 +147,13 @@ class LeadEstimates:
                 "rule": {"method": self.decision.method, "reason": self.decision.reason}}
 
 
-def from_pool(result, method: str, label: str) -> LabelledEstimate:
+def from_pool(result, method: str, label: str, short: str = "") -> LabelledEstimate:
     """A PoolResult as a LabelledEstimate (its back-transformed estimate and CI)."""
     bt = result.backtransformed()
     nan = float("nan")
     tau = math.sqrt(result.tau2) if result.settings.random and math.isfinite(result.tau2) else None
     return LabelledEstimate(method, label, result.k, bt["estimate"] or nan, bt["ci_lb"] or nan,
-                            bt["ci_ub"] or nan, "CI", result.settings.level, tau)
+                            bt["ci_ub"] or nan, "CI", result.settings.level, tau, short=short)
 
 
 def pool_label(result) -> str:
@@ -162,6 +164,15 @@ def pool_label(result) -> str:
     return f"Common effect ({'IV' if s.method == 'FE' else s.method})"
 
 
+def pool_short(result) -> str:
+    """The short form of :func:`pool_label` for a forest-plot row: 'Random effects, REML,
+    HKSJ ad hoc' or 'Common effect, MH'."""
+    s = result.settings
+    if s.random:
+        return f"Random effects, {s.method}, {CI_SHORT.get(s.ci_type, s.ci_type)}"
+    return f"Common effect, {'IV' if s.method == 'FE' else s.method}"
+
+
 def single_study(result, record, kind: str) -> LabelledEstimate:
     """k = 1: a ratio record's estimate and CI as printed; otherwise the study's own estimate
     and Wald CI from its counts (PoolResult's k = 1 result)."""
@@ -169,12 +180,13 @@ def single_study(result, record, kind: str) -> LabelledEstimate:
     if (kind == "ratio" and record is not None and record.ci_lower is not None
             and abs(record.ci_level - level) < 1e-12):
         return LabelledEstimate("single", "Single study, as reported", 1, record.estimate,
-                                record.ci_lower, record.ci_upper, "CI", level)
-    est = from_pool(result, "single", "Single study (its own estimate, not pooled)")
-    return est
+                                record.ci_lower, record.ci_upper, "CI", level,
+                                short="Single study, as reported")
+    return from_pool(result, "single", "Single study (its own estimate, not pooled)",
+                     "Single study, not pooled")
 
 
-def bayes_estimate(result, priors, label: str, level: float):
+def bayes_estimate(result, priors, label: str, level: float, short: str = ""):
     """Fit the Bayesian random-effects model to the studies a PoolResult pooled; the posterior
     and μ's median with its central credible interval on the reader's scale."""
     from .bayes import BayesPosterior
@@ -185,7 +197,7 @@ def bayes_estimate(result, priors, label: str, level: float):
     ni = result.ni[ok] if result.ni is not None else None
     est, lo, hi = (float(x) for x in backtransform(result.measure, [post.median("mu"), lo, hi], ni))
     return post, LabelledEstimate("bayes", label, int(ok.sum()), est, lo, hi, "CrI", level,
-                                  post.median("tau"))
+                                  post.median("tau"), short=short)
 
 
 def lead_estimates(analysis, main, common, contributions) -> LeadEstimates:
@@ -208,13 +220,14 @@ def lead_estimates(analysis, main, common, contributions) -> LeadEstimates:
         return LeadEstimates(single_study(main, record, analysis.select.kind), (), decision)
     found: dict[str, LabelledEstimate] = {}
     plan_key = "random" if main.settings.random else "common"
-    found[plan_key] = from_pool(main, plan_key, pool_label(main))
+    found[plan_key] = from_pool(main, plan_key, pool_label(main), pool_short(main))
     if common is not None and "common" not in found:
-        found["common"] = from_pool(common, "common", pool_label(common))
+        found["common"] = from_pool(common, "common", pool_label(common), pool_short(common))
     posterior = None
     if prior.priors is not None and (needs_alternatives(k) or decision.method == "bayes"):
         posterior, found["bayes"] = bayes_estimate(
-            main, prior.priors, f"Bayesian random effects, {prior.label}", m.level)
+            main, prior.priors, f"Bayesian random effects, {prior.label}", m.level,
+            f"Bayesian RE, {prior.short}")
         if prior.note:
             found["bayes"] = replace(found["bayes"], note=prior.note)
     lead = found.pop(decision.method)

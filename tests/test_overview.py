@@ -11,7 +11,7 @@ import pytest
 
 from synthesis.overview_spec import OverviewSpec
 from synthesis.plan import PlanError, load_plan
-from synthesis.report.overview import (OverviewRow, overview_figure, overview_html,
+from synthesis.report.overview import (OverviewRow, lead_fields, overview_figure, overview_html,
                                        overview_markdown, overview_rows, participants)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,20 +91,8 @@ def test_participants():
     assert participants([ratio], {}) == (None, False)
 
 
-def _fit(aid, lead, k, not_pooled=(), measure="HR"):
-    analysis = SimpleNamespace(id=aid, title=aid.upper(), measure=measure,
-                               model=SimpleNamespace(level=0.95))
-    contribs = [SimpleNamespace(study_id=f"s{i}", record=SimpleNamespace(kind="ratio"))
-                for i in range(k)]
-    main = None if k == 0 else SimpleNamespace(
-        k=k, excluded={}, i2=35.0, tau2=0.04, settings=SimpleNamespace(random=True))
-    return SimpleNamespace(analysis=analysis, lead=lead, main=main,
-                           data=SimpleNamespace(contributions=contribs,
-                                                not_pooled=list(not_pooled)))
-
-
 def test_rows_follow_the_plan_order_and_give_reasons():
-    from synthesis.smallk import LabelledEstimate
+    from synthesis.smallk import LabelledEstimate, LeadDecision
 
     spec = OverviewSpec.model_validate({"title": "T", "groups": [
         {"outcome": "OS", "rows": [{"exposure": "TCZ", "analysis": "b"},
@@ -112,15 +100,27 @@ def test_rows_follow_the_plan_order_and_give_reasons():
                                    {"exposure": "RUX", "analysis": "c"}]}]})
     lead = LabelledEstimate("bayes", "Bayesian random effects, half-normal(0.5) prior on τ", 2,
                             0.5, 0.2, 1.2, "CrI", tau=0.19)
-    fits = {"a": _fit("a", lead, 2),
-            "b": _fit("b", None, 0, [SimpleNamespace(label="Zhou 2025",
-                                                     reason="reported p = 0.41")])}
-    rows = overview_rows(spec, fits, {"s0": 100, "s1": 20})
-    assert [r.analysis_id for r in rows] == ["b", "a", "c"]
-    b, a, c = rows
+    contribs = [SimpleNamespace(study_id=s, record=SimpleNamespace(kind="ratio"))
+                for s in ("s0", "s1")]
+    fit_a = SimpleNamespace(lead=lead, alternatives=(), main=SimpleNamespace(excluded={}),
+                            lead_rule=LeadDecision("bayes", "k = 2"),
+                            data=SimpleNamespace(contributions=contribs, not_pooled=[]))
+    fit_b = SimpleNamespace(lead=None, alternatives=(), main=None, lead_rule=None,
+                            data=SimpleNamespace(contributions=[], not_pooled=[
+                                SimpleNamespace(label="Zhou 2025", reason="reported p = 0.41")]))
+    study = lambda n: SimpleNamespace(population=SimpleNamespace(  # noqa: E731
+        n_infused=n, n_evaluable=None, n_enrolled=None))
+    rows = {"a": {"id": "a", "title": "A", "measure": "HR", "k": 2, "i2": 35.0}
+            | lead_fields(fit_a, {"s0": study(100), "s1": study(20)}),
+            "b": {"id": "b", "title": "B", "measure": "HR", "k": 0} | lead_fields(fit_b, {})}
+    assert rows["a"]["lead_method"] == ("Bayesian random effects, half-normal(0.5) prior on τ; "
+                                        "95% CrI")
+    assert (rows["a"]["estimate"], rows["a"]["ci_lb"], rows["a"]["ci_ub"]) == (0.5, 0.2, 1.2)
+    b, a, c = overview_rows(spec, rows)
+    assert [r.analysis_id for r in (b, a, c)] == ["b", "a", "c"]
     assert b.reason == "no study reports a poolable estimate (Zhou 2025: reported p = 0.41)"
     assert (a.k, a.participants, a.i2, a.tau, a.method) == (2, 120, 35.0, 0.19, "Bayesian RE")
-    assert a.method_detail == "Bayesian random effects, half-normal(0.5) prior on τ; 95% CrI"
+    assert a.interval == "CrI"
     assert c.reason == "not built"
 
 

@@ -77,6 +77,25 @@ def _overall_line(res) -> str:
     return f"Test for overall effect: Z = {_fmt(abs(d['stat']))} (P = {_pfmt(d['pval'])})"
 
 
+def estimate_rows(fit: AnalysisFit, plan_row: ForestRow, lvl: int) -> list[ForestRow]:
+    """The summary rows: the plan's model alone (``plan_row``), or, where the fit has labelled
+    alternatives (2–4 studies, a common effect shown, a GLMM, a sensitivity fit), the lead
+    estimate in bold with a filled diamond and each alternative below it with an open one."""
+    if not fit.alternatives or fit.lead is None:
+        return [plan_row]
+    digits = measures.get(fit.analysis.measure).digits
+    plan_key = "random" if fit.main.settings.random else "common"
+    out = []
+    for i, est in enumerate((fit.lead,) + tuple(fit.alternatives)):
+        label = f"{est.short or est.label} ({lvl}% {est.interval})"
+        text = fmt_effect(est.estimate, est.ci_lb, est.ci_ub, digits)
+        out.append(ForestRow("pooled", ("Lead: " if i == 0 else "") + label, est.estimate,
+                             est.ci_lb, est.ci_ub, 100.0 if est.method == plan_key else None,
+                             plan_row.cells if i == 0 else [""] * len(plan_row.cells),
+                             text, style="lead" if i == 0 else "alt"))
+    return out
+
+
 def _model_text(a: Analysis) -> str:
     m = a.model
     if m.method in ("MH", "PETO", "FE"):
@@ -136,13 +155,15 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
                 recs = [c.record for c in contribs]
                 pooled[0].cells = [f"{sum(r.exposed.events for r in recs)}/{sum(r.exposed.total for r in recs)}",
                                    f"{sum(r.reference.events for r in recs)}/{sum(r.reference.total for r in recs)}"]
-            rows.extend(pooled[:1])
-            if fit.common is not None:
-                c_rows = _pooled_rows(fit.common, f"Common effect ({lvl}% CI)", kind,
-                                      a.measure, style="common", pi=False)
-                c_rows[0].weight = None
-                rows.extend(c_rows)
+            rows.extend(estimate_rows(fit, pooled[0], lvl))
             rows.extend(pooled[1:])
+            if fit.alternatives and fit.lead is not None and fit.lead_rule is not None:
+                summary.append(f"Lead estimate: {fit.lead.describe}. Why: {fit.lead_rule.reason}.")
+                for alt in fit.alternatives:
+                    if alt.note:
+                        summary.append(f"{alt.short or alt.label}: {alt.note}")
+                if fit.lead.note:
+                    summary.append(f"{fit.lead.short or fit.lead.label}: {fit.lead.note}")
             summary.append(_het_line(main))
             summary.append(_overall_line(main))
             if fit.subgroup_test:
@@ -171,9 +192,11 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
     spec = measures.get(a.measure)
     method = _model_text(a) if kind != "proportion" else a.measure + ", Random"
     favours = tuple(a.favours) if len(a.favours) == 2 else None
+    interval = f"{lvl}% CI or CrI" if any(r.style in ("lead", "alt") for r in rows) else f"{lvl}% CI"
     return ForestSpec(
         title=a.title, rows=rows, columns=header,
-        effect_header=f"{spec.name}\n{method}, {lvl}% CI", log_scale=spec.ratio,
+        effect_header=(f"{spec.name}\n{interval}" if "CrI" in interval
+                       else f"{spec.name}\n{method}, {interval}"), log_scale=spec.ratio,
         null_value=spec.null, xlabel=spec.name, favours=favours, summary_lines=summary,
         footnotes=footnotes, not_pooled=not_pooled, percent_axis=spec.proportion,
     )

@@ -14,7 +14,7 @@ listed with the reason.
 from __future__ import annotations
 
 import html
-import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,12 @@ class OverviewRow:
 # --- from fits to rows ---------------------------------------------------------------------
 
 
+def study_size(study) -> int | None:
+    """Participants of a study for a ratio record: infused, else evaluable, else enrolled."""
+    pop = study.population
+    return pop.n_infused or pop.n_evaluable or pop.n_enrolled
+
+
 def participants(contributions, study_sizes: dict[str, int | None] | None = None):
     """(total, complete) over the contributing records: the counts' totals for binary and
     proportion records; for ratio records the study's size from ``study_sizes`` (None:
@@ -113,41 +119,66 @@ def participants(contributions, study_sizes: dict[str, int | None] | None = None
     return (total if total or complete else None), complete
 
 
-def overview_rows(spec, fits: dict[str, Any], study_sizes: dict[str, int | None] | None = None
-                  ) -> list[OverviewRow]:
-    """The rows of the plan's overview section, from ``{analysis id: AnalysisFit}``.
+def lead_fields(fit, studies: dict[str, Any]) -> dict[str, Any]:
+    """The lead estimate of an analysis as fields of its results row (kept in the build state,
+    so the overview and index.html can be made without refitting): ``estimate``, ``ci_lb``,
+    ``ci_ub`` of the lead, ``lead_method`` naming it, the alternatives, participants, and the
+    reason when there is no estimate."""
+    out: dict[str, Any] = {"lead_rule": fit.lead_rule.reason if fit.lead_rule else None,
+                           "alternatives": [a.to_dict() for a in fit.alternatives]}
+    if fit.lead is None:
+        reasons = [f"{n.label}: {n.reason}" for n in fit.data.not_pooled]
+        return out | {"estimate": None, "ci_lb": None, "ci_ub": None, "lead_method": "",
+                      "lead_key": None, "no_estimate": "no study reports a poolable estimate"
+                      + (f" ({'; '.join(reasons)})" if reasons else "")}
+    used = [c for i, c in enumerate(fit.data.contributions) if i not in fit.main.excluded]
+    sizes = {sid: study_size(st) for sid, st in studies.items()}
+    n, complete = participants(used, sizes)
+    lead = fit.lead
+    if lead.method == "bayes":  # the row's P value and model columns are the plan model's
+        out["pval"] = None
+    return out | {"estimate": lead.estimate, "ci_lb": lead.ci_lb, "ci_ub": lead.ci_ub,
+                  "lead_method": lead.describe, "lead_key": lead.method,
+                  "lead_interval": lead.interval, "level": lead.level, "lead_tau": lead.tau,
+                  "participants": n, "participants_complete": complete}
 
-    An analysis missing from ``fits`` (not built) is listed with that reason."""
-    rows: list[OverviewRow] = []
+
+def overview_rows(spec, rows_by_id: dict[str, dict[str, Any]]) -> list[OverviewRow]:
+    """The rows of the plan's overview section from the analyses' results rows
+    (``{analysis id: row}``, as :func:`lead_fields` fills them), in the section's order.
+    An analysis with no row (not built) is listed with that reason."""
+    out: list[OverviewRow] = []
     for group in spec.groups:
         for item in group.rows:
-            fit = fits.get(item.analysis)
-            if fit is None:
-                rows.append(OverviewRow(group.outcome, item.exposure, item.analysis, item.analysis,
-                                        "", 0, reason="not built"))
+            r = rows_by_id.get(item.analysis)
+            if r is None:
+                out.append(OverviewRow(group.outcome, item.exposure, item.analysis,
+                                       item.analysis, "", 0, reason="not built"))
                 continue
-            a = fit.analysis
-            base = dict(outcome=group.outcome, exposure=item.exposure, analysis_id=a.id,
-                        title=a.title, measure=a.measure, level=a.model.level)
-            lead = fit.lead
-            if lead is None:
-                reasons = [f"{n.label}: {n.reason}" for n in fit.data.not_pooled]
-                rows.append(OverviewRow(**base, k=0, reason="no study reports a poolable estimate"
-                                        + (f" ({'; '.join(reasons)})" if reasons else "")))
+            base = dict(outcome=group.outcome, exposure=item.exposure, analysis_id=r["id"],
+                        title=r["title"], measure=r["measure"])
+            if r.get("estimate") is None:
+                out.append(OverviewRow(**base, k=0, reason=r.get("no_estimate")
+                                       or r.get("note") or "no estimate"))
                 continue
-            used = [c for i, c in enumerate(fit.data.contributions)
-                    if i not in fit.main.excluded]
-            n, complete = participants(used, study_sizes)
-            main = fit.main
-            i2 = main.i2 if main.k >= 2 and math.isfinite(main.i2) else None
-            tau = lead.tau if lead.tau is not None else (
-                math.sqrt(main.tau2) if main.k >= 2 and main.settings.random else None)
-            rows.append(OverviewRow(
-                **base, k=lead.k, participants=n, participants_complete=complete,
-                estimate=lead.estimate, ci_lb=lead.ci_lb, ci_ub=lead.ci_ub,
-                interval=lead.interval, i2=i2, tau=tau,
-                method=SHORT_METHOD.get(lead.method, lead.method), method_detail=lead.describe))
-    return rows
+            key = r.get("lead_key") or ""
+            out.append(OverviewRow(
+                **base, k=r["k"], participants=r.get("participants"),
+                participants_complete=r.get("participants_complete", True),
+                estimate=r["estimate"], ci_lb=r["ci_lb"], ci_ub=r["ci_ub"],
+                interval=r.get("lead_interval") or "CI", level=r.get("level") or 0.95,
+                i2=r.get("i2"), tau=r.get("lead_tau"), method=SHORT_METHOD.get(key, key),
+                method_detail=r.get("lead_method") or ""))
+    return out
+
+
+def overview_files(rows: list[OverviewRow], title: str, stem: str = "overview"
+                   ) -> dict[str, bytes]:
+    """overview.png, .svg and .pdf."""
+    from ..drawing import figure_bytes
+
+    fig = overview_figure(rows, title)
+    return {f"{stem}.{fmt}": figure_bytes(fig, fmt) for fmt in ("png", "svg", "pdf")}
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -276,9 +307,12 @@ def overview_figure(rows: list[OverviewRow], title: str):
                 ax.text(col_x["k"] / fig_w, y, r.k_text() if r.k else "0", transform=trans,
                         va="center")
                 if not r.has_estimate:
-                    ax.text(col_x["est"] / fig_w, y, "no estimate: " + _clip(r.reason, 78),
-                            transform=trans, va="center", ha="left", fontstyle="italic",
-                            color="0.3", fontsize=7.5)
+                    lines = textwrap.wrap("no estimate: " + r.reason, 68)
+                    text = "\n".join(lines[:1] + [_clip(" ".join(lines[1:]), 68)] if len(lines) > 1
+                                      else lines)
+                    ax.text(col_x["est"] / fig_w, y, text, transform=trans, va="center",
+                            ha="left", fontstyle="italic", color="0.3", fontsize=7,
+                            linespacing=1.1)
                     continue
                 ci_line(ax, r.ci_lb, r.ci_ub, y, lo, hi)
                 if r.single:
@@ -300,3 +334,16 @@ def overview_figure(rows: list[OverviewRow], title: str):
 
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def overview_outputs(plan, rows_by_id: dict[str, dict[str, Any]]
+                     ) -> tuple[dict[str, bytes], str, str]:
+    """The overview of a plan from its analyses' results rows: (overview.png/.svg/.pdf, the
+    Markdown table for results.md, the HTML fragment for index.html); nothing without an
+    ``overview:`` section."""
+    spec = getattr(plan, "overview", None)
+    if spec is None:
+        return {}, "", ""
+    rows = overview_rows(spec, rows_by_id)
+    return (overview_files(rows, spec.title), overview_markdown(rows, spec.title),
+            overview_html(rows, spec.title))
