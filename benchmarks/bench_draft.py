@@ -105,7 +105,7 @@ def matches(proposed: dict, hand: dict, page: str, source: str) -> bool:
     return False
 
 
-def evaluate(study: str, source: str, tmp: Path) -> dict:
+def evaluate(study: str, source: str) -> dict:
     hand = yaml.safe_load((ROOT / "studies" / f"{study}.yaml").read_text("utf-8"))
     path = SEEDS / source
     doc = load_document(path)
@@ -135,10 +135,7 @@ def main() -> int:
     if not SEEDS.is_dir():
         print(f"seed papers not found at {SEEDS}", file=sys.stderr)
         return 2
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        results = [evaluate(s, src, Path(d)) for s, src in PAPERS.items()]
+    results = [evaluate(s, src) for s, src in PAPERS.items()]
     hand = sum(r["hand"] for r in results)
     prop = sum(r["proposed"] for r in results)
     total = {"recall": sum(r["matched_hand"] for r in results) / hand,

@@ -103,9 +103,11 @@ def _population(body: str) -> list[str]:
     else:
         lines.append("  car_targets: []   # TODO")
     auto = _first(r"autologous", body)
-    allo = _first(r"(?:allogeneic|donor-derived)\s+(?:CAR|anti-CD\d+ CAR)|CAR[- ]T[^.]{0,30}(?:allogeneic|donor-derived)", body)
+    allo = _first(r"(?:allogeneic|donor-derived)\s+(?:(?:anti-)?CD\d+\s+)?CAR|CAR[- ]T cells were (?:allogeneic|donor)", body)
     origin = "mixed" if auto and allo else "autologous" if auto else "donor-derived" if allo else "not reported"
-    lines.append(f"  car_origin: {q(origin)}")
+    seen = [m for m in (auto, allo) if m]
+    lines.append(f"  car_origin: {q(origin)}" + (f"   # read from: {q(comment(' … '.join(_around(body, m, 40) for m in seen)))}"
+                                                  if seen else ""))
     return lines
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -12,7 +12,6 @@ class Proposal:
     quotes: list[tuple[str, int, str]]   # (text, page, location)
     key: tuple
     score: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
