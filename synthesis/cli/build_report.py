@@ -53,6 +53,14 @@ def summary_line(built: int, unchanged: int, written: int, output: Path) -> str:
             f"{written} files written to {output}")
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it lies inside it, else as it is."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        return Path(path)
+
+
 def _rel(file: str, root: Path) -> str:
     try:
         return str(Path(file).resolve().relative_to(root.resolve()))
@@ -165,11 +173,11 @@ class BuildFeedback:
 
         self.bar.close()
         if not self.quiet:
-            print(summary_line(len(result.built), len(result.skipped), len(result.written),
-                               result.output))
+            out = _shown(result.output)
+            print(summary_line(len(result.built), len(result.skipped), len(result.written), out))
             if result.changes is not None:
                 from ..report.changes import terminal_table
 
-                print(terminal_table(result.changes, str(result.output / "CHANGES.md")))
+                print(terminal_table(result.changes, str(out / "CHANGES.md")))
         for line in self.found.lines if self.found else ():
             print(line, file=sys.stderr)

@@ -17,10 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .. import measures
 from ..fmt import fixed
 
 CONTRIBUTIONS_KEY = "contributions"  # the state-entry field this module reads and fills
-_PROPORTION_LIKE = ("RD", "PR", "PLO", "PAS", "PFT")
 _MAX_FIELDS = 4  # changed fields named per record; the rest are counted
 
 
@@ -46,7 +46,10 @@ class Summary:
 
     @property
     def digits(self) -> int:
-        return 3 if self.measure in _PROPORTION_LIKE else 2
+        try:
+            return measures.get(self.measure).digits
+        except ValueError:  # a measure this version does not know (an old state file)
+            return 2
 
     def estimate_text(self) -> str:
         if self.estimate is None:
