@@ -16,7 +16,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from . import effects
+from . import codes, effects
+from .codes import Note
 from .constants import DEFAULTS
 from .effects import BINARY_MEASURES, PROPORTION_MEASURES, EffectSizes, ZeroCellRule
 from .models import COUNT_METHODS, PoolSettings, fit_iv_batch, mantel_haenszel, peto
@@ -211,7 +212,7 @@ def pool(data: pd.DataFrame, measure: str = "GEN", method: str = DEFAULTS.method
         except FloatingPointError:
             raise InputError("the numbers are too extreme to pool in double precision "
                              "(an overflow); rescale the data") from None
-    res.warnings.extend(dropped)
+    res.warnings.extend(Note(codes.DROPPED_MISSING, d) for d in dropped)
     return res
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from . import measures
+from . import codes, measures
+from .codes import Note
 from .effects import EffectSizes
 from .models import CountFit, PoolSettings
 
@@ -63,7 +64,7 @@ class PoolResult:
     weights: np.ndarray  # percent, input order, nan if excluded
     excluded: dict[int, str]
     ni: np.ndarray | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Note] = field(default_factory=list)  # coded: filter on Note.code
     pi_note: str | None = None
 
     BATCH_KEYS = ("k", "estimate", "se", "ci_lb", "ci_ub", "stat", "df", "pval", "tau2",
@@ -152,33 +153,37 @@ class PoolResult:
                   pi_ub=fit.estimate + half, converged=fit.converged, study=study, yi=es.yi,
                   vi=es.vi, weights=w, excluded=excluded, ni=es.ni)
         res._annotate()
-        res.warnings[:] = [w.replace("(see their confidence intervals)", "(a GLMM gives no CI "
-                                     "for them)") for w in res.warnings]
-        res.warnings.extend(message for _, message in fit.notes)
-        res.warnings.append("GLMM (ML, adaptive Gauss–Hermite quadrature, 7 points): Q is the "
-                            "likelihood-ratio test against the saturated model; study weights "
-                            "are inverse-variance approximations, for display")
+        res.warnings[:] = [Note(w.code, w.replace("(see their confidence intervals)",
+                                                  "(a GLMM gives no CI for them)"))
+                           for w in res.warnings]
+        res.warnings.extend(Note(code, message) for code, message in fit.notes)
+        res.warnings.append(Note(codes.GLMM, "GLMM (ML, adaptive Gauss–Hermite quadrature, 7 "
+                                 "points): Q is the likelihood-ratio test against the saturated "
+                                 "model; study weights are inverse-variance approximations, "
+                                 "for display"))
         return res
 
     def _annotate(self) -> None:
         s = self.settings
         if self.k == 0:
-            self.warnings.append("no study could be pooled")
+            self.warnings.append(Note(codes.NOTHING_POOLED, "no study could be pooled"))
         elif self.k == 1:
-            self.warnings.append("k = 1: a single study; its own estimate is shown, nothing is "
-                                 "pooled and heterogeneity cannot be assessed")
+            self.warnings.append(Note(codes.SINGLE_STUDY,
+                                      "k = 1: a single study; its own estimate is shown, nothing "
+                                      "is pooled and heterogeneity cannot be assessed"))
         elif self.k == 2:
-            self.warnings.append(
-                "k = 2: only two studies; τ² cannot be estimated reliably"
+            self.warnings.append(Note(
+                codes.TWO_STUDIES, "k = 2: only two studies; τ² cannot be estimated reliably"
                 + ("; the HKSJ interval uses t with 1 df and is wide by construction"
                    if s.ci_type != "wald" else "; the Wald interval ignores the uncertainty in τ²")
-            )
+            ))
         elif self.k < 5 and s.random:
-            self.warnings.append(f"k = {self.k}: few studies; τ² and I² are imprecise "
-                                 f"(see their confidence intervals)")
+            self.warnings.append(Note(codes.FEW_STUDIES,
+                                      f"k = {self.k}: few studies; τ² and I² are imprecise "
+                                      f"(see their confidence intervals)"))
         if not self.converged:
-            self.warnings.append("an iterative estimate did not converge; "
-                                 "τ² and its CI are not reliable")
+            self.warnings.append(Note(codes.NOT_CONVERGED, "an iterative estimate did not "
+                                      "converge; τ² and its CI are not reliable"))
         if s.random and self.k >= 1 and not math.isfinite(self.pi_lb):
             need = {"hts": 3, "k-1": 2, "z": 2}[s.pi]
             self.pi_note = (f"no prediction interval: needs k ≥ {need} "
@@ -188,8 +193,9 @@ class PoolResult:
         elif not s.random:
             self.pi_note = "no prediction interval: common-effect model (τ² assumed 0)"
         if self.excluded:
-            self.warnings.append(f"{len(self.excluded)} stud{'y' if len(self.excluded) == 1 else 'ies'} "
-                                 f"excluded (see 'excluded')")
+            n = len(self.excluded)
+            self.warnings.append(Note(codes.STUDIES_EXCLUDED, f"{n} stud{'y' if n == 1 else 'ies'} "
+                                                              f"excluded (see 'excluded')"))
 
     # -- views -------------------------------------------------------------
 

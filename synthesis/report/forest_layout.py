@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from .. import measures
+from ..codes import CAUTIONS, code_of
 from ..fmt import effect_ci as fmt_effect
 from ..fmt import fixed as _fmt
 from ..fmt import p_value as _pfmt
@@ -96,6 +97,11 @@ def estimate_rows(fit: AnalysisFit, plan_row: ForestRow, lvl: int) -> list[Fores
     return out
 
 
+def caution_lines(warnings) -> list[str]:
+    """The fit's warnings a forest plot repeats under its summary (chosen by code)."""
+    return ["Caution: " + w for w in warnings if code_of(w) in CAUTIONS]
+
+
 def _model_text(a: Analysis) -> str:
     m = a.model
     if m.method in ("MH", "PETO", "FE"):
@@ -181,9 +187,7 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
             summary.append(model)
         else:
             summary.append("Not pooled: a single study (k = 1); its own estimate is shown")
-        for w in main.warnings:
-            if w.startswith(("k = 2", "k = 3", "k = 4", "an iterative")):
-                summary.append("Caution: " + w)
+        summary.extend(caution_lines(main.warnings))
     elif not contribs:
         summary.append("No study reports an estimate for this analysis")
     not_pooled = [f"{n.label}: {n.reason}" for n in data.not_pooled]
