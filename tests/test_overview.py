@@ -110,7 +110,7 @@ def test_rows_follow_the_plan_order_and_give_reasons():
                                 SimpleNamespace(label="Zhou 2025", reason="reported p = 0.41")]))
     study = lambda n: SimpleNamespace(population=SimpleNamespace(  # noqa: E731
         n_infused=n, n_evaluable=None, n_enrolled=None))
-    rows = {"a": {"id": "a", "title": "A", "measure": "HR", "k": 2, "i2": 35.0}
+    rows = {"a": {"id": "a", "title": "A", "measure": "HR", "k": 2, "i2": 35.0, "tau2": 0.0361}
             | lead_fields(fit_a, {"s0": study(100), "s1": study(20)}),
             "b": {"id": "b", "title": "B", "measure": "HR", "k": 0} | lead_fields(fit_b, {})}
     assert rows["a"]["lead_method"] == ("Bayesian random effects, half-normal(0.5) prior on τ; "
@@ -195,3 +195,13 @@ def test_diamond_and_ci_get_arrows_beyond_the_axis():
     (poly,) = ax.patches
     xs = [x for x, _ in poly.get_xy()]
     assert min(xs) == 0.05 and max(xs) == 5  # the diamond ends at the edges
+
+
+def test_single_study_numbers_as_printed():
+    from synthesis.report.overview import as_printed, printed_effect
+
+    assert as_printed(0.785) == "0.785" and as_printed(1.83) == "1.83" and as_printed(3.0) == "3"
+    assert printed_effect(0.785, 0.25, 2.465) == "0.785 [0.25, 2.465]"
+    row = OverviewRow("OS", "severe toxicity", "s", "S", "HR", 1, 93, True, 0.785, 0.25, 2.465,
+                      printed=True)
+    assert row.estimate_text() == "0.785 [0.25, 2.465]"  # not 0.79 [0.25, 2.47]

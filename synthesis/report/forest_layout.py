@@ -15,6 +15,7 @@ from ..fmt import p_value as _pfmt
 from ..pipeline import AnalysisFit
 from ..plan import Analysis
 from ..plots import ForestRow, ForestSpec
+from .overview import printed_effect
 
 def _study_row(c, res, i, kind, measure, marks):
     import numpy as np
@@ -39,6 +40,8 @@ def _study_row(c, res, i, kind, measure, marks):
         cells = ["adj." if r.adjusted else "unadj."]
     w = res.weights[i]
     text = fmt_effect(est, lo, hi, measures.get(measure).digits)
+    if kind == "ratio" and r.ci_lower is not None and math.isfinite(est):
+        text = printed_effect(est, lo, hi)  # as the paper printed it: 0.785, not 0.79
     if not np.isfinite(yi):
         text = "excluded"
     return ForestRow("study", c.label, est, lo, hi, float(w) if np.isfinite(w) else None, cells,

@@ -15,7 +15,7 @@ from typing import Any
 from ..fmt import fixed as _fmt
 from ..fmt import p_value as _pfmt
 from ..plan import ReviewPlan
-from .overview import PROPORTION_MEASURES
+from .overview import PROPORTION_MEASURES, printed_effect
 
 #: per-analysis plots shown under the heterogeneity section, in this order, with captions
 DIAGNOSTIC_PLOTS = (
@@ -55,6 +55,8 @@ def estimate_text(r: dict[str, Any]) -> str:
         return "—"
     m = r["measure"]
     level = round(100 * (r.get("level") or 0.95))
+    if r.get("lead_printed"):
+        return f"{printed_effect(r['estimate'], r['ci_lb'], r['ci_ub'])} ({level}% CI, as printed)"
     return (f"{_num(m, r['estimate'])} [{_num(m, r.get('ci_lb'))}, {_num(m, r.get('ci_ub'))}] "
             f"({level}% {r.get('lead_interval') or 'CI'})")
 

@@ -14,6 +14,7 @@ listed with the reason.
 from __future__ import annotations
 
 import html
+import math
 import textwrap
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,18 @@ PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
 SHORT_METHOD = {"bayes": "Bayesian RE", "random": "random effects", "common": "common effect",
                 "single": "single study"}
 SINGLE_MARK = "†"
+
+
+def as_printed(x: float) -> str:
+    """A number from a study file as the paper printed it (the shortest decimal that reads back
+    as the same float: 0.785 stays 0.785, 1.83 stays 1.83), never re-rounded."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def printed_effect(est: float, lo: float, hi: float) -> str:
+    """'0.83 [0.38, 1.83]' with each number as printed."""
+    return f"{as_printed(est)} [{as_printed(lo)}, {as_printed(hi)}]"
 
 
 @dataclass(frozen=True)
@@ -42,11 +55,12 @@ class OverviewRow:
     ci_ub: float | None = None
     interval: str = "CI"  # CI or CrI
     level: float = 0.95
-    i2: float | None = None  # percent
-    tau: float | None = None  # analysis scale
+    i2: float | None = None  # percent (Higgins–Thompson), as in the heterogeneity report
+    tau: float | None = None  # analysis scale: the plan model's estimate (REML by default)
     method: str = ""  # how the lead estimate was obtained (short)
     method_detail: str = ""  # the full label
     reason: str = ""  # why there is no estimate
+    printed: bool = False  # a single study's estimate and CI as the paper printed them
 
     @property
     def single(self) -> bool:
@@ -67,6 +81,8 @@ class OverviewRow:
     def estimate_text(self) -> str:
         if self.estimate is None:
             return "—"
+        if self.printed:
+            return printed_effect(self.estimate, self.ci_lb, self.ci_ub)
         if self.measure in PROPORTION_MEASURES:
             return f"{100 * self.estimate:.1f}% [{100 * self.ci_lb:.1f}, {100 * self.ci_ub:.1f}]"
         return f"{self.estimate:.2f} [{self.ci_lb:.2f}, {self.ci_ub:.2f}]"
@@ -140,6 +156,7 @@ def lead_fields(fit, studies: dict[str, Any]) -> dict[str, Any]:
     return out | {"estimate": lead.estimate, "ci_lb": lead.ci_lb, "ci_ub": lead.ci_ub,
                   "lead_method": lead.describe, "lead_key": lead.method,
                   "lead_interval": lead.interval, "level": lead.level, "lead_tau": lead.tau,
+                  "lead_printed": lead.method == "single" and lead.label.endswith("as reported"),
                   "participants": n, "participants_complete": complete}
 
 
@@ -167,8 +184,9 @@ def overview_rows(spec, rows_by_id: dict[str, dict[str, Any]]) -> list[OverviewR
                 participants_complete=r.get("participants_complete", True),
                 estimate=r["estimate"], ci_lb=r["ci_lb"], ci_ub=r["ci_ub"],
                 interval=r.get("lead_interval") or "CI", level=r.get("level") or 0.95,
-                i2=r.get("i2"), tau=r.get("lead_tau"), method=SHORT_METHOD.get(key, key),
-                method_detail=r.get("lead_method") or ""))
+                i2=r.get("i2"), tau=math.sqrt(r["tau2"]) if r.get("tau2") is not None else None,
+                method=SHORT_METHOD.get(key, key),
+                method_detail=r.get("lead_method") or "", printed=bool(r.get("lead_printed"))))
     return out
 
 
