@@ -114,7 +114,8 @@ COMPARATOR_KINDS: dict[str, str] = {
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
-Count = Annotated[int, Field(strict=True, ge=0)]
+# a billion patients bounds every count a paper prints, and keeps arithmetic in float range
+Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
 # strict: a quoted "0.45" or a true/false is an error, not silently coerced
 Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 PositiveReal = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]

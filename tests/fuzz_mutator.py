@@ -27,6 +27,10 @@ _TOKENS = [
     "2024-13-45", "2024-02-30", "10.1000/../x", "../../etc/passwd", "/etc/passwd", "=",
 ]
 
+_NUMBERS = ["0x10", "1_0", "0o17", "+5", "1e1", ".5e1", "1.79769e+308", "1e-400",
+            "0.0e-99999999", "-0", "00012", "1,5", "\u0661\u0662", "1e308", "5e-324",
+            "1000000001", "99999999999999999999", "0.000", "100.0000001", "-1"]
+
 _KEYS = ["id", "kind", "outcome", "events", "total", "percent", "estimate", "ci_lower",
          "ci_upper", "p", "file", "sha256", "records", "groups", "strata", "grading", "review",
          "events_range", "stratum", "comparator", "intent", "overlaps", "sources"]
@@ -36,9 +40,14 @@ def mutate(text: str, rng: random.Random) -> bytes:
     """One to three random mutations of ``text``."""
     lines = text.splitlines(keepends=True)
     for _ in range(rng.randint(1, 3)):
-        op = rng.randrange(10)
+        op = rng.randrange(12)
         i = rng.randrange(len(lines)) if lines else 0
-        if op == 0 and lines:  # replace a value by a hostile token
+        numeric = [j for j, l in enumerate(lines) if re.search(r":\s*-?[\d.]+\s*(#.*)?$", l)]
+        if op >= 10 and numeric:  # a number written strangely
+            j = rng.choice(numeric)
+            lines[j] = re.sub(r"(:\s*)-?[\d.]+", lambda m: m.group(1) + rng.choice(_NUMBERS),
+                              lines[j], count=1)
+        elif op == 0 and lines:  # replace a value by a hostile token
             m = re.match(r"(\s*-?\s*[\w<=]+:\s*)(.*)", lines[i])
             if m:
                 lines[i] = m.group(1) + rng.choice(_TOKENS) + "\n"

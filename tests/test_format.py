@@ -298,3 +298,18 @@ def test_many_unknown_keys_are_fast_and_capped(tmp_path):
     assert len(got) == MAX_MESSAGES + 1
     assert got[-1].endswith(f"more messages not shown (at most {MAX_MESSAGES} per file); fix "
                             f"these first")
+
+
+@pytest.mark.parametrize("value", ["0x10", "1_0", "0.0e-99999999"])
+def test_numbers_not_in_plain_digits_are_user_errors(tmp_path, value):
+    """'0x10' and '1_0' reached the rounding check and raised ValueError ("internal error")."""
+    p = write(tmp_path, **{"percent: 88": f"percent: {value}"})
+    got = messages(tmp_path, p)
+    assert got and all(": error: " in m or ": warning: " in m for m in got)
+    assert any(m.startswith("28:14: error: records[0](crs_any).percent:") for m in got)
+
+
+def test_counts_are_bounded(tmp_path):
+    p = write(tmp_path, **{"total: 194": "total: 10000000000"})
+    assert "29:12: error: records[0](crs_any).total: expected a number ≤ 1000000000; found " \
+           "10000000000" in messages(tmp_path, p)

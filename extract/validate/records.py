@@ -30,13 +30,13 @@ def compatible_counts(percent_text: str, total: int) -> list[int]:
     percentage check (:func:`extract.numbers.percent_consistent`).
     """
     try:
-        centre = float(percent_text) * total / 100
-    except (ValueError, OverflowError):
+        p = num.printed(percent_text)
+    except ValueError:
         return []
-    if not math.isfinite(centre):
+    lo = max(0, math.floor(p.lo * total / 100) - 1)
+    hi = min(total, math.ceil(p.hi * total / 100) + 1)
+    if hi - lo > 10_000:  # a percentage this coarse pins nothing down; not worth listing
         return []
-    lo = max(0, int(centre) - 3 - total // 100)
-    hi = min(total, int(centre) + 4 + total // 100)
     return [k for k in range(lo, hi + 1) if num.percent_consistent(k, total, percent_text)]
 
 
@@ -146,7 +146,11 @@ class RecordChecks:
             self._events_range(path, events, total, percent, events_range)
         if percent is not None:
             text = self.raw(path + ("percent",)) or repr(percent)
-            if not num.percent_consistent(events, total, text):
+            try:
+                consistent = num.percent_consistent(events, total, text)
+            except ValueError:  # '0x10', '1_0': reported by the number-in-quote check
+                return
+            if not consistent:
                 exact = 100 * events / total
                 self.add(
                     WARNING,
@@ -218,6 +222,13 @@ class RecordChecks:
         t_est = self.raw(base + ("estimate",)) or repr(rec.estimate)
         t_lo = self.raw(base + ("ci_lower",)) or repr(lo)
         t_hi = self.raw(base + ("ci_upper",)) or repr(hi)
+        try:
+            self._ratio_rounding(base, rec, t_est, t_lo, t_hi)
+        except (ValueError, ArithmeticError):
+            pass  # a number not written in plain digits: the number-in-quote check says so
+
+    def _ratio_rounding(self, base: tuple, rec: RatioRecord, t_est: str, t_lo: str,
+                        t_hi: str) -> None:
         ok, c_lo, c_hi = num.ratio_centre_consistent(t_est, t_lo, t_hi)
         if not ok:
             self.add(
