@@ -313,3 +313,23 @@ def test_counts_are_bounded(tmp_path):
     p = write(tmp_path, **{"total: 194": "total: 10000000000"})
     assert "29:12: error: records[0](crs_any).total: expected a number ≤ 1000000000; found " \
            "10000000000" in messages(tmp_path, p)
+
+
+def test_second_report_of_the_zhang_cohort_is_caught_alone(tmp_path):
+    """The issue's case, on the real seed extraction: a 2026 report of ChiCTR2000032211."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "studies").mkdir()
+    old = (root / "studies" / "zhang2025.yaml").read_text()
+    (tmp_path / "studies" / "zhang2025.yaml").write_text(old)
+    new_text = (old.replace("id: zhang2025\n", "id: zhang2026\n", 1)
+                .replace("doi: 10.3389/fimmu.2025.1604866", "doi: 10.1000/zhang.2026.1", 1))
+    new = tmp_path / "studies" / "zhang2026.yaml"
+    new.write_text(new_text)
+    report = validate_paths([new], [])
+    dup = [m for m in report.messages if "shares its" in m.message]
+    assert dup and all(m.file == str(new) for m in dup)
+    assert any(m.path == "registrations[0]" and "(CHICTR2000032211) with zhang2025.yaml" in m.message
+               for m in dup)
+    # the old file, validated alone, is told too (the new one is in its folder)
+    assert any("zhang2026.yaml" in m.message
+               for m in validate_paths([tmp_path / "studies" / "zhang2025.yaml"], []).messages)
