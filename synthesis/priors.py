@@ -174,6 +174,8 @@ def resolve_tau_prior(spec: TauPriorSpec | None, measure: str) -> ResolvedPrior:
         return ResolvedPrior(None, "", f"no default τ prior on the {measure} scale; "
                              f"set model.tau_prior in the plan")
     return ResolvedPrior(BayesPriors(tau_scale=scale), f"half-normal({scale:g}) prior on τ",
-                         "the weakly informative default (Friede et al. 2017; Röver et al. 2021)"
+                         ("the weakly informative default (Friede et al. 2017; Röver et al. 2021)"
+                          if measure != "PLO" else "carsynth's default for logits, wider than for "
+                          "log ratios: event rates differ more between cohorts than effects do")
                          if spec.scale is None else "the plan's τ prior",
                          f"half-normal({scale:g}) τ prior")
