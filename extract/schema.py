@@ -22,95 +22,16 @@ from .appraisal import RiskOfBias
 
 SCHEMA_VERSION = 1
 
-# --- controlled vocabularies -------------------------------------------------
-
-OUTCOMES: dict[str, str] = {
-    "cr": "complete response / remission (CR or CR with incomplete count recovery)",
-    "mrd_negative_cr": "MRD-negative complete response",
-    "orr": "overall response (CR + PR)",
-    "os": "overall survival",
-    "pfs": "progression-free survival",
-    "efs": "event-free survival",
-    "lfs": "leukaemia-free survival",
-    "relapse": "relapse / cumulative incidence of relapse",
-    "crs_any": "cytokine release syndrome, any grade",
-    "crs_grade2plus": "cytokine release syndrome, grade 2 or higher",
-    "crs_grade3plus": "cytokine release syndrome, grade 3 or higher",
-    "crs_grade4": "cytokine release syndrome, grade 4 (or 4-5 where the paper groups them)",
-    "icans_any": "ICANS, any grade",
-    "icans_grade2plus": "ICANS, grade 2 or higher",
-    "icans_grade3plus": "ICANS, grade 3 or higher",
-    "icans_grade4": "ICANS, grade 4 (or 4-5 where the paper groups them)",
-    "crs_and_icans": "CRS and ICANS in the same patient",
-    "serious_infection": "serious (grade 3 or higher) infection",
-    "infection_any": "infection, any grade",
-    "treatment_use": "receipt of a toxicity-management drug (the exposure names which)",
-}
-
-#: Outcomes that are pooled together as one family (PFS, EFS and LFS all count
-#: events of progression/relapse or death; a review may pool them as one family
-#: and show each as a labelled subgroup).
-OUTCOME_FAMILIES: dict[str, tuple[str, ...]] = {
-    "pfs_family": ("pfs", "efs", "lfs"),
-}
-
-EXPOSURES: dict[str, str] = {
-    "none": "no exposure: the record describes the whole cohort or a group",
-    "gc": "glucocorticoids (any dose) for CRS/ICANS management",
-    "gc_low_dose": "low-dose glucocorticoids (the study's threshold)",
-    "gc_high_dose": "high-dose glucocorticoids (the study's threshold)",
-    "gc_early": "early glucocorticoid initiation (the study's threshold)",
-    "gc_long": "long glucocorticoid course (the study's threshold)",
-    "tcz": "tocilizumab",
-    "rux": "ruxolitinib",
-    "crs": "cytokine release syndrome, any grade",
-    "crs_grade3plus": "cytokine release syndrome, grade 3 or higher",
-    "crs_grade": "CRS grade (ordinal or per category)",
-    "icans": "ICANS, any grade",
-    "icans_grade3plus": "ICANS, grade 3 or higher",
-    "icans_grade": "ICANS grade (ordinal or per category)",
-    "crs_and_icans": "CRS with concomitant ICANS",
-    "crs_or_icans_grade3plus": "grade 3 or higher CRS or ICANS",
-    "crs_or_icans_grade1to2": "grade 1-2 CRS and/or ICANS",
-    "other": "another covariate (name it in exposure_label)",
-}
-
-RATIO_MEASURES = ("HR", "OR", "RR")
-
-#: CRS and ICANS outcomes as (toxicity, grade threshold): the threshold is structured in
-#: the vocabulary, so an analysis selects on it by naming the outcome.
-TOXICITY_GRADES: dict[str, tuple[str, str]] = {
-    "crs_any": ("crs", "any"), "crs_grade2plus": ("crs", ">=2"),
-    "crs_grade3plus": ("crs", ">=3"), "crs_grade4": ("crs", "4"),
-    "icans_any": ("icans", "any"), "icans_grade2plus": ("icans", ">=2"),
-    "icans_grade3plus": ("icans", ">=3"), "icans_grade4": ("icans", "4"),
-}
-
-GRADING_SCALES: dict[str, str] = {
-    "penn": "Penn CRS grading scale (Porter et al. 2018)",
-    "lee2014": "Lee et al. 2014 CRS grading (Blood 124:188)",
-    "astct2019": "ASTCT consensus grading of CRS and ICANS (Lee et al. 2019)",
-    "ctcae": "NCI Common Terminology Criteria for Adverse Events (any version)",
-    "cartox": "CARTOX / CRES grading (Neelapu et al. 2018)",
-    "mskcc": "MSKCC CRS grading (Park et al. 2018)",
-    "other": "another scale (name it in the notes)",
-    "not_reported": "the paper does not say",
-}
-
-INTENTS: dict[str, str] = {
-    "prophylactic": "given to every patient before any toxicity (e.g. at infusion)",
-    "preemptive": "given at early signs (e.g. fever, grade 1 CRS, rising ferritin) to prevent "
-                  "progression",
-    "therapeutic": "given to treat established toxicity (e.g. grade >= 2 CRS)",
-    "mixed": "more than one of the above in one group",
-    "not_reported": "the paper does not say",
-}
-
-COMPARATOR_KINDS: dict[str, str] = {
-    "concurrent": "patients treated in the same period and setting (the default)",
-    "historical": "an earlier cohort of the same centre or trial",
-    "external_trial": "patients of another trial (give its registration)",
-}
+from .vocabulary import (  # noqa: F401 - the vocabularies are part of the format
+    COMPARATOR_KINDS,
+    EXPOSURES,
+    GRADING_SCALES,
+    INTENTS,
+    OUTCOMES,
+    OUTCOME_FAMILIES,
+    RATIO_MEASURES,
+    TOXICITY_GRADES,
+)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=80)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -474,54 +395,3 @@ def all_field_names() -> set[str]:
                   Stratum):
         names.update(model.model_fields)
     return names
-
-
-# --- what a record means, from the study around it ------------------------------------
-
-
-def grading_scale(study: Study, rec) -> str | None:
-    """The CRS/ICANS grading scale of a record: its own, else the study's for its toxicity."""
-    tox = TOXICITY_GRADES.get(rec.outcome, (None,))[0]
-    if tox is None:
-        exposure = getattr(rec, "exposure", "") or ""
-        tox = "crs" if exposure.startswith("crs") else ("icans" if exposure.startswith("icans")
-                                                         else None)
-    if tox is None:
-        return None
-    if rec.grading_scale is not None:
-        return rec.grading_scale
-    if study.grading is None:
-        return None
-    return getattr(study.grading, tox)
-
-
-def _group(study: Study, gid: str | None) -> Group | None:
-    return next((g for g in study.groups if g.id == gid), None)
-
-
-def intent_of(study: Study, rec) -> str | None:
-    """Why the exposure was given: the record's own intent, else its exposed group's."""
-    if rec.intent is not None:
-        return rec.intent
-    exposed = getattr(rec, "exposed", None)
-    gid = exposed.group if isinstance(exposed, Arm) else (
-        exposed if isinstance(exposed, str) else getattr(rec, "group", None))
-    g = _group(study, gid)
-    if g is None and isinstance(rec, PValueRecord):
-        g = next((x for x in (_group(study, i) for i in rec.groups) if x and x.exposed), None)
-    return g.intent if g is not None else None
-
-
-def comparator_of(study: Study, rec) -> Comparator:
-    """Where a record's comparison group comes from (concurrent unless stated)."""
-    own = getattr(rec, "comparator", None)
-    if own is not None:
-        return own
-    ref = getattr(rec, "reference", None)
-    gid = ref.group if isinstance(ref, Arm) else (ref if isinstance(ref, str) else None)
-    g = _group(study, gid)
-    if g is None and isinstance(rec, PValueRecord):
-        g = next((x for x in (_group(study, i) for i in rec.groups) if x and not x.exposed), None)
-    if g is not None and g.comparator is not None:
-        return g.comparator
-    return Comparator()

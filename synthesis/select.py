@@ -29,9 +29,8 @@ from extract.schema import (
     PValueRecord,
     RatioRecord,
     Study,
-    comparator_of,
-    grading_scale,
 )
+from extract.context import comparator_of, grading_scale
 
 from .plan import Analysis
 from .select_rules import RULES, candidates, combine_strata, first_failure

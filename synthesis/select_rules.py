@@ -14,10 +14,8 @@ from extract.schema import (
     PValueRecord,
     RatioRecord,
     Study,
-    comparator_of,
-    grading_scale,
-    intent_of,
 )
+from extract.context import comparator_of, grading_scale, intent_of
 
 from .plan import Analysis
 
