@@ -33,6 +33,12 @@ HETS = {"crs": {"k": 3, "reading": "I² is imprecise with three studies.", "i2":
                 "q": 5.1777, "q_df": 2.0, "q_pval": 0.0751}}
 
 
+def _part(page: str, element_id: str, end: str = "</section>") -> str:
+    """The page from the element with ``element_id`` to the next ``end``."""
+    start = page.index(f'id="{element_id}"')
+    return page[start:page.index(end, start)]
+
+
 def _page() -> str:
     return index_html(PLAN, ROWS, "<section id=\"appraisal\">SoF</section>", hets=HETS,
                       files=FILES, overview="<section id=\"overview\">OVERVIEW</section>").decode()
@@ -51,7 +57,7 @@ def test_overview_first_then_analyses_in_plan_sections():
 
 def test_results_table_has_measure_and_lead():
     page = _page()
-    table = page[page.index('id="analyses"'):page.index("</table>", page.index('id="analyses"'))]
+    table = _part(page, "analyses", "</table>")
     assert "<th>measure</th>" in table
     assert "<td>HR</td><td>2</td><td>0.52 [0.22, 1.21] (95% CrI)</td>" in table
     # the single study's CI as printed (1.83), not recomputed from its log SE (1.82)
@@ -62,18 +68,18 @@ def test_results_table_has_measure_and_lead():
 
 def test_each_analysis_shows_lead_alternatives_plots_and_not_pooled():
     page = _page()
-    gc = page[page.index('id="gc_pfs"'):page.index("</section>", page.index('id="gc_pfs"'))]
+    gc = _part(page, "gc_pfs")
     assert "Why this one: k = 2" in gc
     assert "<li>Random effects (REML, HKSJ CI): 0.52 [0.01, 29.01] (95% CI)</li>" in gc
     assert '<img src="gc_pfs/forest.png"' in gc and 'href="gc_pfs/reproduce.R"' in gc
     assert "Every matching study was pooled." in gc
-    crs = page[page.index('id="crs"'):page.index("</section>", page.index('id="crs"'))]
+    crs = _part(page, "crs")
     assert "I² is imprecise with three studies." in crs
     assert "τ²-based I² = 60% [0%, 99%]" in crs and "τ = 0.433 [0.000, 3.130]" in crs
     for img in ("crs/leave_one_out.png", "crs/baujat.png", "crs/bubble_year.png"):
         assert f'<img src="{img}"' in crs
     assert "Meta-regression: year" in crs
-    ld = page[page.index('id="ld_os"'):page.index("</section>", page.index('id="ld_os"'))]
+    ld = _part(page, "ld_os")
     assert "<strong>No estimate</strong>: no study reports a poolable estimate." in ld
     assert "<li>Zhang 2025: reported p = 0.23 (log-rank)</li>" in ld
 
