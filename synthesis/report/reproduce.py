@@ -6,8 +6,9 @@ sizes with ``escalc`` (or the Cochrane Handbook §6.3.2 formulas for ratios,
 written out), fits each model of the analysis with ``rma``, ``rma.mh``,
 ``rma.peto`` or ``rma.glmm`` with carsynth's settings, prints metafor's output,
 and then prints one line per number, ``carsynth <key> <value>``, under the
-same keys as result.json (``common.<key>``, ``subgroup.<name>.<key>``,
-``sensitivity.<label>.<key>`` for the other fits), so the two can be compared
+same keys as result.json (``common.<key>`` for ``common_effect``, ``subgroup.<i>.<key>``
+and ``sensitivity.<i>.<key>`` for the i-th entry of ``subgroups`` and ``sensitivity``),
+so the two can be compared
 by eye or by a program (tests/test_reproduce.py does, to 1e-6; 1e-4 for GLMM).
 
 The convergence tolerances of rma are tightened as in carsynth's metafor
@@ -196,10 +197,10 @@ def blocks(fit) -> list[Block]:
     if fit.common is not None:
         out.append(Block("common.", "common-effect model", fit.common,
                          tuple(range(len(contribs)))))
-    for s in fit.subgroups:
-        out.append(Block(f"subgroup.{s.name}.", f"subgroup {s.name}", s.result,
+    for i, s in enumerate(fit.subgroups):
+        out.append(Block(f"subgroup.{i}.", f"subgroup {s.name}", s.result,
                          tuple(index[id(c)] for c in s.members)))
-    for alt in getattr(fit, "sensitivity", ()) or ():
+    for i, alt in enumerate(getattr(fit, "sensitivity", ()) or ()):
         result = getattr(alt, "result", None)
         label = getattr(alt, "label", None)
         if result is None or label is None or not hasattr(result, "settings"):
@@ -207,7 +208,7 @@ def blocks(fit) -> list[Block]:
         members = getattr(alt, "members", None)
         rows = (tuple(index[id(c)] for c in members) if members is not None
                 else tuple(range(len(contribs))))
-        out.append(Block(f"sensitivity.{label}.", f"sensitivity: {label}", result, rows))
+        out.append(Block(f"sensitivity.{i}.", f"sensitivity: {label}", result, rows))
     return out
 
 
