@@ -141,7 +141,9 @@ def lead_fields(fit, studies: dict[str, Any]) -> dict[str, Any]:
     ``ci_ub`` of the lead, ``lead_method`` naming it, the alternatives, participants, and the
     reason when there is no estimate."""
     out: dict[str, Any] = {"lead_rule": fit.lead_rule.reason if fit.lead_rule else None,
-                           "alternatives": [a.to_dict() for a in fit.alternatives]}
+                           "alternatives": [a.to_dict() for a in fit.alternatives],
+                           "not_pooled_reasons": [f"{n.label}: {n.reason}"
+                                                  for n in fit.data.not_pooled]}
     if fit.lead is None:
         reasons = [f"{n.label}: {n.reason}" for n in fit.data.not_pooled]
         return out | {"estimate": None, "ci_lb": None, "ci_ub": None, "lead_method": "",

@@ -62,6 +62,11 @@ def analysis_json(fit: AnalysisFit) -> dict[str, Any]:
         out["common_effect"] = fit.common.to_dict()
     out["subgroups"] = [{"name": s.name, **s.result.to_dict()} for s in fit.subgroups]
     out["subgroup_test"] = fit.subgroup_test.to_dict() if fit.subgroup_test else None
+    # the lead estimate, the labelled fits shown beside it and the rule (synthesis.smallk)
+    out["lead"] = fit.lead.to_dict() if fit.lead is not None else None
+    out["alternatives"] = [alt.to_dict() for alt in fit.alternatives]
+    out["lead_rule"] = ({"method": fit.lead_rule.method, "reason": fit.lead_rule.reason}
+                        if fit.lead_rule is not None else None)
     out["not_pooled"] = [n.__dict__ for n in data.not_pooled]
     return out
 
