@@ -74,14 +74,20 @@ def bubble_png(title: str, mr, name: str, label: str, measure: str) -> bytes:
         ax = fig.add_subplot()
         x = mr.x[:, 1]
         w = 1 / (mr.vi + mr.tau2)
-        ax.scatter(x, m.backtransform(mr.yi), s=300 * w / w.max(), facecolor="0.85",
-                   edgecolor="0.2", zorder=3)
+        y = m.backtransform(mr.yi)
+        if m.ratio:  # before drawing; 1-2-5 ticks written as numbers, not powers of ten
+            ax.set_yscale("log")
+            lo, hi = axis_limits(list(y), [], True)
+            ticks = log_ticks(lo, hi)
+            ax.set_ylim(lo, hi)
+            ax.set_yticks(ticks)
+            ax.set_yticklabels([f"{t:g}" for t in ticks])
+            ax.minorticks_off()
+        ax.scatter(x, y, s=300 * w / w.max(), facecolor="0.85", edgecolor="0.2", zorder=3)
         if len(np.unique(x)) > 2:
             grid = np.linspace(x.min(), x.max(), 50)
             b = mr.coefficients["estimate"].to_numpy()
             ax.plot(grid, m.backtransform(b[0] + b[1] * grid), color="0.1")
-        if m.ratio:
-            ax.set_yscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel(m.name.lower())
         ax.set_title(f"Meta-regression on {name}: {title}", fontsize=9)
