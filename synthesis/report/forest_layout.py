@@ -68,6 +68,10 @@ def _het_line(res, prefix="Heterogeneity") -> str:
     d = res.to_dict()
     if d["k"] < 2:
         return f"{prefix}: not applicable (k = {d['k']})"
+    if d["method"] == "GLMM":  # no τ² CI and no Q-based I² (metafor rma.glmm)
+        return (f"{prefix}: τ² = {_fmt(d['tau2'], 3)}; likelihood-ratio χ² = {_fmt(d['q'])}, "
+                f"df = {int(d['q_df'])} (P = {_pfmt(d['q_pval'])}); τ²-based I² = "
+                f"{_fmt(d['i2_tau2'], 0)}%")
     tau = (f"τ² = {_fmt(d['tau2'], 3)} [{_fmt(d['tau2_ci_lb'], 3)}, {_fmt(d['tau2_ci_ub'], 3)}]; "
            if d["method"] not in ("FE", "MH", "PETO") else "")
     return (f"{prefix}: {tau}χ² = {_fmt(d['q'])}, df = {int(d['q_df'])} "
@@ -174,14 +178,16 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
                 if fit.lead.note:
                     summary.append(f"{fit.lead.short or fit.lead.label}: {fit.lead.note}")
             summary.append(_het_line(main))
-            summary.append(_overall_line(main))
+            if measures.get(main.measure).test_null:  # none against 50% for a proportion
+                summary.append(_overall_line(main))
             if fit.subgroup_test:
                 t = fit.subgroup_test
                 summary.append(f"Test for subgroup differences: χ² = {_fmt(t.q_between)}, "
                                f"df = {t.df} (P = {_pfmt(t.pval)})")
             ci_kind = {"wald": "Wald z", "hksj": "Hartung–Knapp–Sidik–Jonkman t",
                        "hksj-adhoc": "HKSJ (ad hoc, never narrower than Wald)"}[main.settings.ci_type]
-            model = (f"Model: {main.method} τ², {ci_kind} CI"
+            model = ("Model: binomial GLMM (ML, 7-point adaptive quadrature), Wald z CI"
+                     if main.method == "GLMM" else f"Model: {main.method} τ², {ci_kind} CI"
                      if main.settings.random else f"Model: {main.method} common effect")
             if main.pi_note and main.settings.random:
                 model += f"; {main.pi_note}"
