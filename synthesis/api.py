@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import codes, effects
 from .codes import Note
+from .errors import EXIT_USAGE, CarsynthError
 from .constants import DEFAULTS
 from .effects import BINARY_MEASURES, PROPORTION_MEASURES, EffectSizes, ZeroCellRule
 from .models import COUNT_METHODS, PoolSettings, fit_iv_batch, mantel_haenszel, peto
@@ -39,11 +40,13 @@ MEASURES_FOR_LAYOUT = {
 }
 
 
-class InputError(ValueError):
+class InputError(CarsynthError, ValueError):
     """Data that cannot be pooled as given. ``row`` is the 1-based data row and ``study`` its
     label, if known; ``missing`` marks a missing value (which ``drop_missing`` would leave out).
     ``str()`` names the row, study and column: "row 2 (B), column 'yi': missing value".
     """
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, row: int | None = None, column: str | None = None,
                  study: str | None = None, missing: bool = False):

@@ -20,6 +20,7 @@ from extract.yamlio import YamlInputError, load_file
 
 from .appraisal.plan_models import AnalysisAppraisal, SofTable, plan_problems
 from .constants import ALL_METHODS, DEFAULTS, PI_TYPES
+from .errors import CarsynthError
 from .overview_spec import OverviewSpec
 from .priors import TauPriorSpec
 
@@ -169,7 +170,11 @@ class ReviewPlan(_Model):
         return (root / self.output).resolve()
 
 
-class PlanError(Exception):
+class PlanError(CarsynthError):
+    """The review plan does not validate: its messages (file:line: ...), exit 1."""
+
+    prefixed = False
+
     def __init__(self, messages: list[Message]):
         super().__init__("\n".join(map(str, messages)))
         self.messages = messages

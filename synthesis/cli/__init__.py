@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, UsageError
+from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CarsynthError
 from .progress import spinner
 
 __all__ = ["build_parser", "main"]
@@ -42,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args))
         with spinner(f"carsynth {args.command}"):  # on a terminal, after a silent second
             return int(args.func(args))
-    except UsageError as exc:
-        print(f"carsynth {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except CarsynthError as exc:  # the user's input or the machine, not carsynth: say what
+        prefix = f"carsynth {args.command}: " if exc.prefixed and args.command else ""
+        for line in exc.lines:
+            print(prefix + line, file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("carsynth: interrupted", file=sys.stderr)
         return 130

@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import BuildError
-from ..plan import PlanError, load_plan, locate_plan
-from ..report.hetreport import MODERATORS, HetInputError, HetOptions, analyse, markdown
+from ..errors import UsageError
+from ..plan import load_plan, locate_plan
+from ..report.hetreport import MODERATORS, HetOptions, analyse, markdown
 
 
 def run(args) -> int:
@@ -19,32 +19,19 @@ def run(args) -> int:
 
     plan_path = locate_plan(args.plan)
     if not plan_path.is_file():
-        print(f"carsynth heterogeneity: {plan_path}: no such file (the review plan)", file=sys.stderr)
-        return 2
-    try:
-        plan = load_plan(plan_path)
-    except PlanError as exc:
-        for m in exc.messages:
-            print(m, file=sys.stderr)
-        return 1
+        raise UsageError(f"{plan_path}: no such file (the review plan)")
+    plan = load_plan(plan_path)  # PlanError, BuildError, HetInputError: reported by cli.main
     known = [a.id for a in plan.analyses]
     unknown = [x for x in (args.analyses or []) if x not in known]
     if unknown:
-        print(f"carsynth heterogeneity: unknown analysis {', '.join(repr(u) for u in unknown)}; "
-              f"analyses are: {', '.join(known)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown analysis {', '.join(repr(u) for u in unknown)}; "
+                         f"analyses are: {', '.join(known)}")
     bad_mods = [m for m in (args.moderator or []) if m not in MODERATORS]
     if bad_mods:
-        print(f"carsynth heterogeneity: unknown moderator {', '.join(repr(m) for m in bad_mods)}; "
-              f"moderators are: {', '.join(MODERATORS)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown moderator {', '.join(repr(m) for m in bad_mods)}; "
+                         f"moderators are: {', '.join(MODERATORS)}")
     root = plan_path.resolve().parent
-    try:
-        studies, _ = load_studies(plan, root, Path(args.sources) if args.sources else None)
-    except BuildError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        return 1
+    studies, _ = load_studies(plan, root, Path(args.sources) if args.sources else None)
     by_id = {s.id: s for s, _ in studies}
     options = HetOptions(moderators=tuple(args.moderator) if args.moderator else None,
                          common_tau2=args.common_tau2, allow_missing=args.allow_missing,
@@ -52,16 +39,12 @@ def run(args) -> int:
     out_dir = Path(args.output) if args.output else root / plan.output
     chosen = [a for a in plan.analyses if not args.analyses or a.id in args.analyses]
     sections, files = [], {}
-    try:
-        for a in chosen:
-            data = select(a, studies)
-            sec = analyse(fit_analysis(a, data), by_id, options)
-            sections.append({"title": a.title, "data": sec.data})
-            files.update(sec.files)
-            files[f"{a.id}/heterogeneity.json"] = json_bytes(sec.data)
-    except HetInputError as exc:
-        print(f"carsynth heterogeneity: {exc}", file=sys.stderr)
-        return 2
+    for a in chosen:
+        data = select(a, studies)
+        sec = analyse(fit_analysis(a, data), by_id, options)
+        sections.append({"title": a.title, "data": sec.data})
+        files.update(sec.files)
+        files[f"{a.id}/heterogeneity.json"] = json_bytes(sec.data)
     report = markdown(sections, plan.title)
     print(report if not args.json else json.dumps(
         {a.id: s["data"] for a, s in zip(chosen, sections)}, indent=2, ensure_ascii=False))

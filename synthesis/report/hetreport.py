@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import measures
+from ..errors import EXIT_USAGE, CarsynthError
 from ..pipeline import AnalysisFit
 from .hettext import markdown, reading  # noqa: F401  (the report's words)
 from ..priors import DEFAULT_HALF_NORMAL_SCALE as DEFAULT_TAU_PRIOR_SCALE
@@ -45,8 +46,10 @@ class HetOptions:
     tau_prior_scale: float | None = None  # None: DEFAULT_TAU_PRIOR_SCALE for the measure
 
 
-class HetInputError(ValueError):
-    pass
+class HetInputError(CarsynthError, ValueError):
+    """A moderator or option the data cannot support (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def moderator_value(name: str, study, record) -> Any:

@@ -53,13 +53,13 @@ except ImportError:  # pragma: no cover - Windows
 STAGING_TAG = "carsynth-staging"
 OLD_TAG = "carsynth-old"
 LOCK_TAG = "carsynth-lock"
-EXIT_ENVIRONMENT = 74  # sysexits EX_IOERR: the machine, not the data, stopped the build
+from ..errors import EXIT_ENVIRONMENT, CarsynthError  # noqa: E402  (74, sysexits EX_IOERR)
 
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 
 
-class OutputError(Exception):
+class OutputError(CarsynthError):
     """The output folder cannot be written, for a reason in the environment or the
     output path. The message is one line naming the path and what to do."""
 
