@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +22,9 @@ from .errors import BuildError
 from .pipeline import fit_analysis, load_studies
 from .plan import Analysis, load_plan
 from .report.changes import CONTRIBUTIONS_KEY, ChangeSet, changes_file, contribution_snapshot
-from .report.state import analysis_key, read_state, write_atomic, write_state
+from .report.staging import OutputLock, recover, resolve_output
+from .report.state import analysis_key, commit, intact, read_state
+from .report.workers import run_parallel
 from .select import AnalysisData, select
 
 __all__ = ["BuildError", "BuildReport", "build", "render"]
@@ -37,6 +38,7 @@ class BuildReport:
     unchanged: list[str]
     output: Path
     changes: ChangeSet | None = None  # what changed since the previous build (CHANGES.md)
+    notes: list[str] = field(default_factory=list)  # leftovers, outputs not rebuilt (--only)
 
 
 def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = None
@@ -95,7 +97,17 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
     included) before anything is rendered, and may raise BuildError to stop the build."""
     plan = load_plan(plan_path)
     root = plan_path.resolve().parent
-    out_dir = output or (root / plan.output)
+    out_dir = resolve_output(output or (root / plan.output),
+                             inputs=(plan_path, root / plan.studies))
+    with OutputLock(out_dir, "build"):  # one writer per output folder (report.staging)
+        notes = recover(out_dir)
+        report = _build(plan, root, out_dir, force, only, sources, jobs, progress, on_validated)
+    report.notes[:0] = notes
+    return report
+
+
+def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress,
+           on_validated) -> BuildReport:
     if only:
         known = {a.id for a in plan.analyses}
         unknown = [x for x in only if x not in known]
@@ -114,7 +126,7 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
         key = analysis_key(a, data)
         prev = entries.get(a.id)
         selected = not only or a.id in only
-        outputs_ok = prev is not None and all((out_dir / f).is_file() for f in prev.get("files", []))
+        outputs_ok = prev is not None and intact(out_dir, prev)  # present, with their hashes
         if prev and prev.get("key") == key and outputs_ok and not (force and selected):
             rows[a.id] = prev["row"]
             if selected:  # --only counts only the analyses asked for
@@ -181,17 +193,12 @@ def build(plan_path: Path, output: Path | None = None, force: bool = False,
     changes, all_files["CHANGES.md"] = changes_file(
         entries, new_entries, [a.id for a in plan.analyses], plan.title,
         old_changes.read_bytes() if old_changes.is_file() else None)
-    # commit: every file written atomically, only after everything rendered
-    written, unchanged = [], []
-    for rel in sorted(all_files):
-        (written if write_atomic(out_dir / rel, all_files[rel]) else unchanged).append(rel)
-    write_state(out_dir, {a.id: new_entries[a.id] for a in plan.analyses if a.id in new_entries})
-    return BuildReport(built=list(rendered), skipped=skipped, written=written,
-                       unchanged=unchanged, output=out_dir, changes=changes)
+    # commit: the whole new output folder swapped in at once (report.state, report.staging)
+    result = commit(out_dir, all_files, new_entries, set(rendered), [a.id for a in plan.analyses])
+    return BuildReport(built=list(rendered), skipped=skipped, written=result.written,
+                       unchanged=result.unchanged, output=out_dir, changes=changes,
+                       notes=result.warnings)
 
 
 def _run_jobs(jobs_args, jobs: int):
-    if jobs <= 1 or len(jobs_args) < 4:
-        return [_render_job(x) for x in jobs_args]
-    with ProcessPoolExecutor(max_workers=jobs) as ex:
-        return list(ex.map(_render_job, jobs_args))
+    return run_parallel(_render_job, jobs_args, jobs)  # workers die with the build

@@ -31,11 +31,14 @@ def test_report_and_files(project, capsys):
     assert cli.main(["heterogeneity", "crs_any_incidence", "gc_pfs_family_hr", *_src()]) == 0
     out = capsys.readouterr().out
     assert "## Incidence of CRS, any grade" in out and "k = 2: τ² cannot be estimated reliably" in out
-    data = json.loads((project / "output" / "crs_any_incidence" / "heterogeneity.json").read_text())
+    # each run has a folder of its own, which `carsynth build` never overwrites
+    run = project / "output" / "heterogeneity-runs" / "crs_any_incidence--gc_pfs_family_hr"
+    data = json.loads((run / "crs_any_incidence" / "heterogeneity.json").read_text())
     assert data["k"] == 3 and len(data["leave_one_out"]) == 3 and len(data["influence"]) == 3
     assert data["bayes"]["prior"]["tau"] == "half-normal(scale 1)"  # logit scale default
-    assert (project / "output" / "crs_any_incidence" / "baujat.png").is_file()
-    assert (project / "output" / "crs_any_incidence" / "leave_one_out.png").is_file()
+    assert (run / "crs_any_incidence" / "baujat.png").is_file()
+    assert (run / "crs_any_incidence" / "leave_one_out.png").is_file()
+    assert (run / "heterogeneity.md").read_text().startswith("# Heterogeneity across cohorts")
     # never a bare verdict from I² thresholds
     assert "low heterogeneity" not in out and "moderate heterogeneity" not in out
 
@@ -82,9 +85,12 @@ def test_bayesian_model_needs_a_prior_where_there_is_no_default(project, capsys)
     assert cli.main(["heterogeneity", "crs_any_incidence", *_src()]) == 0
     out = capsys.readouterr().out
     assert "no Bayesian model: there is no default τ prior on the PFT scale" in out
-    data = json.loads((project / "output" / "crs_any_incidence" / "heterogeneity.json").read_text())
+    runs = project / "output" / "heterogeneity-runs"
+    data = json.loads((runs / "crs_any_incidence" / "crs_any_incidence" / "heterogeneity.json")
+                      .read_text())
     assert "bayes" not in data
     assert cli.main(["heterogeneity", "crs_any_incidence", "--tau-prior", "0.2", *_src()]) == 0
-    data = json.loads((project / "output" / "crs_any_incidence" / "heterogeneity.json").read_text())
+    data = json.loads((runs / "crs_any_incidence--tau-prior-0.2" / "crs_any_incidence"
+                       / "heterogeneity.json").read_text())
     assert data["bayes"]["prior"]["tau"] == "half-normal(scale 0.2)"
     assert data["bayes"]["mu"]["lower"] < data["bayes"]["mu"]["median"] < data["bayes"]["mu"]["upper"]

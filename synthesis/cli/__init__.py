@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from ..errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CarsynthError
+from ..errors import EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CarsynthError
+from ..report.staging import ENVIRONMENT_ERRNOS, describe_os_error
 from .progress import spinner
 
 __all__ = ["build_parser", "main"]
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the user, unless asked for
         if os.environ.get("CARSYNTH_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:  # disk full, no access
+            print(f"carsynth {args.command}: {describe_os_error(exc, exc.filename or '.')}",
+                  file=sys.stderr)
+            return EXIT_ENVIRONMENT
         print(
             f"carsynth{' ' + args.command if args.command else ''}: internal error: {type(exc).__name__}: {exc}\n"
             "This is a bug in carsynth; rerun with CARSYNTH_DEBUG=1 for details.",

@@ -36,6 +36,8 @@ def run(args) -> int:
             print(line, file=sys.stderr)
         return 1
     feedback.report(report)  # summary, what changed, warnings grouped by study
+    for note in report.notes:  # leftovers of killed builds, analyses --only left out
+        print(f"carsynth build: warning: {note}", file=sys.stderr)
     return 0
 
 

@@ -13,7 +13,8 @@ from ..report.hetreport import MODERATORS, HetOptions, analyse, markdown
 
 def run(args) -> int:
     from ..pipeline import fit_analysis, load_studies
-    from ..report.state import write_atomic
+    from ..report.staging import OutputLock, recover, resolve_output
+    from ..report.state import commit_run, run_folder
     from ..report.writers import json_bytes
     from ..select import select
 
@@ -36,7 +37,8 @@ def run(args) -> int:
     options = HetOptions(moderators=tuple(args.moderator) if args.moderator else None,
                          common_tau2=args.common_tau2, allow_missing=args.allow_missing,
                          tau_prior_scale=args.tau_prior)
-    out_dir = Path(args.output) if args.output else root / plan.output
+    out_dir = resolve_output(Path(args.output) if args.output else root / plan.output,
+                             inputs=(plan_path, root / plan.studies))
     chosen = [a for a in plan.analyses if not args.analyses or a.id in args.analyses]
     sections, files = [], {}
     for a in chosen:
@@ -48,16 +50,33 @@ def run(args) -> int:
     report = markdown(sections, plan.title)
     print(report if not args.json else json.dumps(
         {a.id: s["data"] for a, s in zip(chosen, sections)}, indent=2, ensure_ascii=False))
-    if not args.analyses and not args.moderator and not args.common_tau2:
-        # the full default report: the same files `carsynth build` writes
-        files["heterogeneity.md"] = report.encode()
-        files["heterogeneity.json"] = json_bytes(
-            {"title": plan.title, "analyses": {a.id: s["data"] for a, s in zip(chosen, sections)}})
-    for rel, data in sorted(files.items()):
-        write_atomic(out_dir / rel, data)
+    files["heterogeneity.md"] = report.encode()
+    files["heterogeneity.json"] = json_bytes(
+        {"title": plan.title, "analyses": {a.id: s["data"] for a, s in zip(chosen, sections)}})
+    # a run folder of its own, which `carsynth build` carries over and never overwrites;
+    # written whole, under the output folder's lock (report.state, report.staging)
+    folder = run_folder(_run_name(args))
+    with OutputLock(out_dir, "heterogeneity"):
+        notes = recover(out_dir) + commit_run(out_dir, folder, files)
+    for note in notes:
+        print(f"carsynth heterogeneity: warning: {note}", file=sys.stderr)
     print(f"carsynth heterogeneity: {len(files)} file{'' if len(files) == 1 else 's'} written "
-          f"under {out_dir}", file=sys.stderr)
+          f"under {out_dir / folder}", file=sys.stderr)
     return 0
+
+
+def _run_name(args) -> str:
+    """The run's folder name from its analyses and options (e.g. all--moderator-age_group)."""
+    import hashlib
+
+    parts = list(args.analyses or ["all"]) + [f"moderator-{m}" for m in args.moderator or []]
+    parts += ["common-tau2"] * bool(args.common_tau2) + ["allow-missing"] * bool(args.allow_missing)
+    if args.tau_prior is not None:
+        parts.append(f"tau-prior-{args.tau_prior:g}")
+    name = "--".join(parts)
+    if len(name) > 100:
+        name = name[:80] + "-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name
 
 
 def add_parser(sub) -> None:

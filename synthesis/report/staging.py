@@ -55,6 +55,9 @@ OLD_TAG = "carsynth-old"
 LOCK_TAG = "carsynth-lock"
 from ..errors import EXIT_ENVIRONMENT, CarsynthError  # noqa: E402  (74, sysexits EX_IOERR)
 
+#: errors of the machine, not of carsynth: reported with the path and what to do
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                                errno.EROFS, errno.EBUSY, errno.ENAMETOOLONG, errno.EIO})
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 
@@ -95,6 +98,17 @@ def _is_env_error(exc: BaseException) -> bool:
 # --- the output path ------------------------------------------------------------------
 
 
+def check_path_text(path: Path | str) -> str:
+    """The path as text; an :class:`OutputError` if it holds a NUL byte (no system call
+    accepts one)."""
+    text = os.fspath(path)
+    if "\0" in text:
+        shown = text.replace("\0", "\\0")
+        raise OutputError(f"output path '{shown[:80]}' contains a NUL byte; "
+                          f"give a folder name without it")
+    return text
+
+
 def resolve_output(out_dir: Path | str, inputs: tuple[Path, ...] = ()) -> Path:
     """The folder the build may swap: checked and resolved (a symlink to a folder is
     followed, so the link stays and the folder it points to is replaced).
@@ -104,12 +118,7 @@ def resolve_output(out_dir: Path | str, inputs: tuple[Path, ...] = ()) -> Path:
     and a folder that holds one of ``inputs`` (the plan, the studies), since the
     swap would move them.
     """
-    text = os.fspath(out_dir)
-    if "\0" in text:
-        shown = text.replace("\0", "\\0")
-        raise OutputError(f"output path '{shown[:80]}' contains a NUL byte; "
-                          f"give a folder name without it")
-    path = Path(text)
+    path = Path(check_path_text(out_dir))
     try:
         if path.exists() and not path.is_dir():
             kind = "a device" if path.is_char_device() or path.is_block_device() else "a file"
@@ -380,9 +389,10 @@ class StagedOutput:
                                                 "carrying the file into the new output")) from None
         self.kept.append(rel)
 
-    def carry_over(self, managed: set[str]) -> list[str]:
+    def carry_over(self, managed: set[str], replaced: str | None = None) -> list[str]:
         """Keep every file of the live folder that carsynth does not manage (the user's
-        files, other commands' runs): relative paths not in ``managed``. Returns them."""
+        files, other commands' runs): relative paths not in ``managed`` and not under the
+        folder ``replaced`` (which the caller writes anew). Returns them."""
         carried = []
         if not self.out_dir.is_dir():
             return carried
@@ -393,7 +403,8 @@ class StagedOutput:
             for name in sorted(filenames) + sorted(d for d in dirnames
                                                    if os.path.islink(os.path.join(dirpath, d))):
                 rel = os.path.join(rel_dir, name) if rel_dir else name
-                if rel in managed or rel in taken:
+                if rel in managed or rel in taken or (
+                        replaced and rel.startswith(replaced.rstrip("/") + "/")):
                     continue
                 self.keep(rel)
                 carried.append(rel)

@@ -113,23 +113,26 @@ def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, 
         old_managed.update((e.get("files") or {}).keys())
     new_entries: dict[str, dict[str, Any]] = {}
     managed: dict[str, str] = {}
+    result = CommitResult()
     for a_id in order:
         if a_id not in entries:
             continue
         e = dict(entries[a_id])
         if a_id in rendered:
             e["files"] = {rel: sha256(files[rel]) for rel in sorted(e["files"])}
+        elif not intact(out_dir, e):  # only with --only: an analysis not asked for
+            result.warnings.append(f"{a_id}: its output files are missing or were changed, "
+                                   f"and --only did not rebuild it; they were removed, run "
+                                   f"`carsynth build` without --only to rebuild them")
+            continue
         new_entries[a_id] = e
         managed.update(e["files"])
-    per_analysis = set(managed)
-    review_wide = {rel: sha256(data) for rel, data in files.items() if rel not in per_analysis
-                   and not any(rel in (entries[a].get("files") or ()) for a in rendered)}
+    review_wide = {rel: sha256(data) for rel, data in files.items() if rel not in managed}
     managed.update(review_wide)
     state = {"format": STATE_FORMAT, "carsynth_version": __version__,
              "analyses": new_entries, "files": dict(sorted(review_wide.items()))}
     state_bytes = (json.dumps(state, indent=1, sort_keys=True) + "\n").encode()
 
-    result = CommitResult()
     live = {rel: file_sha256(out_dir / rel) for rel in managed}
     for rel, digest in sorted(managed.items()):
         (result.unchanged if live[rel] == digest else result.written).append(rel)
@@ -147,7 +150,7 @@ def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, 
         st.carry_over(set(managed) | old_managed | {STATE_FILE})
         st.write(STATE_FILE, state_bytes)
         st.commit()
-    result.warnings = st.warnings
+    result.warnings += st.warnings
     result.swapped = True
     return result
 
