@@ -172,7 +172,7 @@ def sensitivity(fit: Any, rows: Sequence[StudyAppraisal],
     return Sensitivity(dropped, kept, res, text)
 
 
-def _arms(fit: Any) -> tuple[int | None, float | None]:
+def comparator_arms(fit: Any) -> tuple[int | None, float | None]:
     """Participants and the pooled comparator-arm risk of binary contributions."""
     recs = [c.record for c in fit.data.contributions]
     if fit.analysis.select.kind != "binary" or not recs:
@@ -184,7 +184,7 @@ def _arms(fit: Any) -> tuple[int | None, float | None]:
 
 def participants(fit: Any, studies: dict[str, Any]) -> tuple[int | None, str]:
     """Participants: both arms of binary records, else the groups' sizes, else the cohort."""
-    n, _ = _arms(fit)
+    n, _ = comparator_arms(fit)
     if n is not None:
         return n, ""
     total, cohort_used = 0, []
@@ -231,7 +231,7 @@ def appraise(fit: Any, studies: dict[str, Any], refit: Callable[[list[Any]], Any
     if lead is not None and np.isfinite(lead.estimate):
         est, lo, hi = float(lead.estimate), float(lead.ci_lb), float(lead.ci_ub)
         label, interval = lead.describe, lead.interval
-    n, acr = _arms(fit)
+    n, acr = comparator_arms(fit)
     pooled = [r for r in rows if np.isfinite(r.weight)]
     small = small_study_test(fit, t.min_k_small_study)
     x = GradeInputs(
@@ -279,7 +279,7 @@ def sof_tables(plan: Any, fits: dict[str, Any], appraisals: dict[str, Appraisal]
             res = fit.main
             est, lo, hi = ap.estimate if ap.estimate is not None else (None, None, None)
             n, note = participants(fit, studies)
-            _, pooled_acr = _arms(fit)
+            _, pooled_acr = comparator_arms(fit)
             if r.assumed_risk is not None:
                 acr, src = r.assumed_risk.value, r.assumed_risk.source
             else:
