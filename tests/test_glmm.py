@@ -148,3 +148,60 @@ def test_to_dict_is_json_ready():
     d = fit.to_dict()
     json.dumps(d)
     assert d["method"] == "GLMM" and d["n_agq"] == 7 and d["estimate"] == fit.estimate
+
+
+def _case(case_id):
+    return next(c for c in CASES if c["id"] == case_id)
+
+
+def test_pool_api_and_cli_give_metafors_glmm(tmp_path, capsys):
+    import pandas as pd
+
+    import synthesis
+    from synthesis import cli
+
+    case = _case("seed_icans_any")  # ICANS 16/93, 31/120, 2/45
+    ref = _reference(case)
+    df = pd.DataFrame({"study": ["Ma 2024", "Zhang 2025", "Zhou 2025"],
+                       "events": case["data"]["events"], "n": case["data"]["n"]})
+    res = synthesis.pool(df, measure="PLO", method="GLMM")
+    assert res.estimate == pytest.approx(ref["estimate"], rel=1e-4)
+    assert res.tau2 == pytest.approx(ref["tau2"], rel=1e-3)
+    assert res.q == pytest.approx(ref["qe_lrt"], rel=1e-6)  # Q of a GLMM: the LRT
+    assert res.i2_tau2 == pytest.approx(ref["i2"], rel=1e-3) and math.isnan(res.i2)
+    csv = tmp_path / "icans.csv"
+    df.to_csv(csv, index=False)
+    assert cli.main(["pool", str(csv), "--measure", "PLO", "--method", "GLMM", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "GLMM" and out["ci_type"] == "wald"
+    assert out["ci_lb"] == pytest.approx(ref["ci_lb"], rel=1e-4)
+    assert out["ci_ub"] == pytest.approx(ref["ci_ub"], rel=1e-4)
+
+
+def test_pool_cli_glmm_errors_are_one_line(tmp_path, capsys):
+    from synthesis import cli
+
+    csv = tmp_path / "zero.csv"
+    csv.write_text("study,events,n\nA,0,10\nB,0,20\n")
+    assert cli.main(["pool", str(csv), "--measure", "PLO", "--method", "GLMM"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "every study has no events" in err
+    assert cli.main(["pool", str(csv), "--measure", "PFT", "--method", "GLMM"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "method GLMM needs proportions with --measure PLO" in err
+
+
+def test_plan_accepts_glmm_only_where_it_fits():
+    from pydantic import ValidationError
+
+    from synthesis.plan import Analysis
+
+    ok = Analysis.model_validate({"id": "p", "title": "t", "measure": "PLO",
+                                  "select": {"kind": "proportion", "outcome": ["crs_any"]},
+                                  "model": {"method": "GLMM"}})
+    assert ok.model.method == "GLMM"
+    with pytest.raises(ValidationError, match="method GLMM needs proportion records with "
+                                              "measure PLO or binary records with measure OR"):
+        Analysis.model_validate({"id": "h", "title": "t", "measure": "HR",
+                                 "select": {"kind": "ratio", "outcome": ["os"]},
+                                 "model": {"method": "GLMM"}})
