@@ -50,6 +50,7 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     from .plots import forest_figure, funnel_figure, save_figure
     from .report.forest_layout import forest_spec
     from .report.hetreport import analyse
+    from .report.bayesplot import bayes_files
     from .report.overview import lead_fields
     from .report.writers import analysis_json, json_bytes, result_row
 
@@ -79,6 +80,7 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     het = analyse(fit, studies or {})
     files.update(het.files)
     files[f"{a.id}/heterogeneity.json"] = json_bytes(het.data)
+    files.update(bayes_files(fit))  # the Bayesian fit behind a small-k lead
     row = result_row(fit) | lead_fields(fit, studies or {})  # the lead estimate (smallk)
     return files, row, {"title": a.title, "data": het.data}
 

@@ -54,6 +54,8 @@ class AnalysisFit:
     lead: LabelledEstimate | None = None
     alternatives: tuple[LabelledEstimate, ...] = ()
     lead_rule: LeadDecision | None = None
+    # the Bayesian posterior behind a Bayesian lead or alternative (report/bayesplot.py)
+    bayes: Any = None
 
 
 def load_studies(plan: ReviewPlan, root: Path, sources_override: Path | None):
@@ -164,4 +166,4 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         sub_test = SubgroupTest(qb, df, float(chi2.sf(qb, df)))
     lead = lead_estimates(a, main, common, contribs)
     return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test, lead.lead,
-                       lead.alternatives, lead.decision)
+                       lead.alternatives, lead.decision, bayes=lead.bayes)
