@@ -15,6 +15,25 @@ from .codes import Note
 from .effects import EffectSizes
 from .models import CountFit, PoolSettings
 
+def critical_value(level: float, df: float | None = None) -> float:
+    """Two-sided critical value at ``level``: t with ``df`` degrees of freedom, or z when
+    ``df`` is missing or not finite."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95); got {level}")
+    if df is not None and math.isfinite(df):
+        from scipy.stats import t as t_dist
+
+        return float(t_dist.isf((1 - level) / 2, df))
+    return float(norm.isf((1 - level) / 2))
+
+
+def wald_ci(yi, vi, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """yᵢ ± z·√vᵢ: the Wald CI of each effect size at ``level`` (analysis scale)."""
+    y, v = np.asarray(yi, float), np.asarray(vi, float)
+    half = critical_value(level) * np.sqrt(v)
+    return y - half, y + half
+
+
 def _f(x: Any) -> float | None:
     """JSON-friendly float: None for nan/inf."""
     if x is None:
@@ -206,6 +225,24 @@ class PoolResult:
     @property
     def method(self) -> str:
         return self.settings.method
+
+    def conf_int(self, level: float | None = None) -> tuple[float, float]:
+        """The pooled estimate's CI at ``level`` (default: the fit's), on the analysis scale.
+
+        The fit's own interval type at another level: estimate ± c·SE with c the
+        t quantile on the fit's df for (ad hoc) Hartung–Knapp–Sidik–Jonkman, else
+        the normal quantile (Wald; a single study; MH, Peto, GLMM). At the fit's
+        level it is (``ci_lb``, ``ci_ub``).
+        """
+        if level is None or level == self.settings.level:
+            return self.ci_lb, self.ci_ub
+        crit = critical_value(level, self.df)
+        return self.estimate - crit * self.se, self.estimate + crit * self.se
+
+    def study_conf_int(self, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each study's Wald CI yᵢ ± z·√vᵢ at ``level`` (default: the fit's), analysis scale
+        (metafor's summary.escalc); nan for excluded studies."""
+        return wald_ci(self.yi, self.vi, self.settings.level if level is None else level)
 
     def backtransformed(self) -> dict[str, Any]:
         m = self.measure

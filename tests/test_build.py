@@ -163,3 +163,32 @@ def test_cli_build_exit_codes(project, capsys, monkeypatch):
     assert cli.main(["build", "--only", "nope"]) == 1
     assert "unknown analysis 'nope'" in capsys.readouterr().err
     assert cli.main(["build", "--plan", "missing.yaml"]) == 2
+
+
+def test_a_printed_ci_at_another_level_is_shown_as_printed_and_marked(project):
+    """A study's 90% CI is drawn as printed, with a footnote naming its level; the
+    pooled and computed intervals stay at the plan's 95%."""
+    from synthesis.pipeline import fit_analysis, load_studies
+    from synthesis.report.forest_layout import forest_spec
+    from synthesis.select import select
+
+    ma = project / "studies" / "ma2024.yaml"
+    ma.write_text(ma.read_text().replace("    ci_upper: 1.458\n",
+                                         "    ci_upper: 1.458\n    ci_level: 0.9\n", 1))
+    plan = load_plan(project / "review.yaml")
+    studies, _ = load_studies(plan, project, _sources())
+    hits = 0
+    for a in plan.analyses:
+        if a.select.kind != "ratio":
+            continue
+        data = select(a, studies)
+        for c in data.contributions:
+            if c.record.ci_upper == 1.458:
+                spec = forest_spec(fit_analysis(a, data))
+                row = next(r for r in spec.rows if r.kind == "study" and r.label == c.label)
+                assert (row.est, row.lo, row.hi) == (0.698, 0.334, 1.458)
+                note = [f for f in spec.footnotes if "90% CI as printed" in f]
+                assert note and "other intervals are 95%" in note[0], spec.footnotes
+                assert int(note[0].split()[0]) in row.marks
+                hits += 1
+    assert hits, "no analysis uses the edited record"

@@ -17,15 +17,21 @@ from ..plan import Analysis
 from ..plots import ForestRow, ForestSpec
 from .overview import printed_effect
 
+def printed_ci_level(record, kind: str) -> float | None:
+    """The level of the CI a study row shows as printed (a ratio with its CI), else None."""
+    if kind == "ratio" and getattr(record, "ci_lower", None) is not None:
+        return float(record.ci_level)
+    return None
+
+
 def _study_row(c, res, i, kind, measure, marks):
     import numpy as np
 
     r = c.record
     yi, vi = res.yi[i], res.vi[i]
     if np.isfinite(yi):
-        z = 1.959963984540054
-        bt = measures.backtransform(res.measure,
-                                    [yi, yi - z * math.sqrt(vi), yi + z * math.sqrt(vi)], res.ni)
+        lo_i, hi_i = res.study_conf_int()  # Wald, at the fit's (the plan's) level
+        bt = measures.backtransform(res.measure, [yi, lo_i[i], hi_i[i]], res.ni)
         est, lo, hi = (float(x) for x in bt)
         if kind == "ratio" and r.ci_lower is not None:  # the study's own reported numbers
             est, lo, hi = r.estimate, r.ci_lower, r.ci_upper
@@ -145,6 +151,10 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
             if c.alternatives:
                 marks.append(mark(f"{c.label}: record '{c.record.id}' used ({c.reason}); "
                                   f"also reported: {', '.join(c.alternatives)}"))
+            printed = printed_ci_level(c.record, kind)
+            if printed is not None and abs(printed - a.model.level) > 1e-9:
+                marks.append(mark(f"{c.label}: the {printed * 100:g}% CI as printed in the paper "
+                                  f"(the other intervals are {a.model.level * 100:g}%)"))
             out.append(_study_row(c, main, i, kind, a.measure, marks))
         return out
 
