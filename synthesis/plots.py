@@ -214,16 +214,15 @@ def forest_axes(result, ax=None, labels=None):
     """Compact forest plot of a PoolResult on ``ax`` (created if None); returns the Axes."""
     import numpy as np
 
-    from .effects import backtransform
+    from . import measures
 
     if ax is None:
         ax = new_figure(6, 0.35 * (len(result.study) + 3)).add_subplot()
-    ratio = result.measure in ("OR", "RR", "RATIO", "PETO")
+    spec = measures.get(result.measure)
     ni = result.ni
-    z = 1.959963984540054
-    yi, vi = np.asarray(result.yi), np.asarray(result.vi)
-    lo, hi = yi - z * np.sqrt(vi), yi + z * np.sqrt(vi)
-    bt = lambda v: backtransform(result.measure, v, ni)  # noqa: E731
+    yi = np.asarray(result.yi)
+    lo, hi = result.study_conf_int()  # at the fit's level, as the pooled diamond
+    bt = lambda v: spec.backtransform(v, ni)  # noqa: E731
     est_d, lo_d, hi_d = bt(yi), bt(lo), bt(hi)
     names = labels or result.study
     k = len(names)
@@ -242,11 +241,10 @@ def forest_axes(result, ax=None, labels=None):
     ax.set_yticks(list(range(k)) + [k + 0.5])
     ax.set_yticklabels(list(names) + [f"{result.method} pooled"])
     ax.set_ylim(k + 1.2, -0.8)
-    if ratio:
+    if spec.ratio:
         ax.set_xscale("log")
-        ax.axvline(1, color="0.4", lw=0.8)
-    elif result.measure in ("RD", "GEN"):
-        ax.axvline(0, color="0.4", lw=0.8)
+    if spec.null is not None:
+        ax.axvline(spec.null, color="0.4", lw=0.8)
     ax.set_xlabel(d["scale"])
     return ax
 
