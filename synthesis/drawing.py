@@ -26,6 +26,9 @@ RC = {
     "font.family": "DejaVu Sans",
     "font.size": 8.5,
     "path.simplify": False,
+    # study and plan text (titles, author names, favours labels) is drawn literally: never
+    # parsed as mathtext, where "$\undefinedmacro$" or deep braces crash the drawing
+    "text.parse_math": False,
 }
 FILE_METADATA = {
     "png": {"Software": None},

@@ -251,6 +251,11 @@ def forest_axes(result, ax=None, labels=None):
 
 def funnel_figure(yi, sei, estimate, title: str, log_scale: bool):
     """Funnel plot (standard error against effect) with pseudo-95% limits around the estimate."""
+    with style():  # the title is plan text: drawn literally (drawing.RC)
+        return _funnel_figure(yi, sei, estimate, title, log_scale)
+
+
+def _funnel_figure(yi, sei, estimate, title: str, log_scale: bool):
     import numpy as np
 
     fig = new_figure(4.8, 4.0)

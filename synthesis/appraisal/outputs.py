@@ -15,7 +15,7 @@ from extract.appraisal import TOOLS, domain_items
 
 from .assess import Appraisal
 from .grade import DOMAIN_LABELS, LEVEL_WORDS
-from .robplots import RobRow, summary_bars, traffic_light
+from .robplots import LITERAL_TEXT, RobRow, summary_bars, traffic_light
 from .sof import SofTableResult
 from .sofwrite import csv_text, docx_bytes, html_fragment, markdown
 
@@ -24,7 +24,8 @@ PNG = {"dpi": 150, "metadata": {"Software": None}}
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", **PNG)
+    with LITERAL_TEXT():
+        fig.savefig(buf, format="png", **PNG)
     return buf.getvalue()
 
 

@@ -12,13 +12,18 @@ Colours and symbols are robvis's. Figures are built with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Patch
 
 from extract.appraisal import TOOLS
+
+#: study and plan text drawn literally (also around savefig: tick labels are made at draw)
+LITERAL_TEXT = partial(rc_context, {"text.parse_math": False})
 
 # robvis colours ("cochrane" palette) and symbols per judgement
 COLOURS = {
@@ -56,6 +61,11 @@ def _label(tool: str, level: str) -> str:
 
 def traffic_light(rows: Sequence[RobRow], tool: str, title: str | None = None) -> Figure:
     """robvis-style traffic-light plot of one tool's assessments."""
+    with LITERAL_TEXT():  # study labels and titles are never parsed as mathtext
+        return _traffic_light(rows, tool, title)
+
+
+def _traffic_light(rows: Sequence[RobRow], tool: str, title: str | None = None) -> Figure:
     spec = TOOLS[tool]
     domains = list(spec.domains)
     cols = [f"D{i + 1}" for i in range(len(domains))] + ["Overall"]
@@ -111,6 +121,12 @@ def traffic_light(rows: Sequence[RobRow], tool: str, title: str | None = None) -
 def summary_bars(rows: Sequence[RobRow], tool: str, weighted: bool = True,
                  title: str | None = None) -> Figure:
     """robvis-style summary plot: per domain, the (weighted) share at each judgement."""
+    with LITERAL_TEXT():  # titles are never parsed as mathtext
+        return _summary_bars(rows, tool, weighted, title)
+
+
+def _summary_bars(rows: Sequence[RobRow], tool: str, weighted: bool = True,
+                  title: str | None = None) -> Figure:
     spec = TOOLS[tool]
     keys = list(spec.domains) + ["overall"]
     labels = [spec.domains[d] for d in spec.domains] + ["Overall risk of bias"]

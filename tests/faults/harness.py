@@ -95,9 +95,21 @@ def classify(snap, old, new) -> str:
     return "MIX"
 
 
+CODE = [REPO]  # where the carsynth under test is imported from (Bench makes a frozen copy)
+
+
+def freeze_code(dest: Path) -> Path:
+    """Copy the code under test, so every trial of a run tests the same code even while
+    the work tree changes."""
+    for pkg in ("synthesis", "extract"):
+        shutil.copytree(REPO / pkg, dest / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    CODE[0] = dest
+    return dest
+
+
 def run_build(plan: Path, out: Path, kill_at: int = 0, count_file: Path | None = None,
               jobs: int = 1, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(CODE[0]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("CARSYNTH_DEBUG", None)
     cmd = [sys.executable, str(HERE / "killer.py"), str(kill_at), str(count_file or os.devnull),
            "--", "build", "--plan", str(plan), "--output", str(out), "--jobs", str(jobs)]
@@ -132,6 +144,7 @@ class Bench:
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
+        freeze_code(tmp / "code")
         self.plan_a = make_project(tmp / "ref" / "a", "A")
         self.plan_b = make_project(tmp / "ref" / "b", "B")
         self.ref = tmp / "ref" / "out"
