@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import linalg
 from scipy.stats import chi2, f as f_dist, norm, t as t_dist
 
+from .estimators import Batch, common_effect_sums, estimate_tau2
+from .estimators.mods import fit_mixed, residual_q, tau2_mods
 from .models import PoolSettings, fit_iv_batch
 
 
@@ -64,88 +66,7 @@ def _batch_table(fit: dict[str, np.ndarray], names, label: str) -> pd.DataFrame:
     })
 
 
-# --- a general mixed-effects model (intercept + moderators) --------------------------
-
-
-@dataclass
-class MixedFit:
-    beta: np.ndarray
-    vb: np.ndarray
-    tau2: float
-    s2w: float  # Knapp-Hartung factor (1 without KH)
-    w: np.ndarray
-    converged: bool
-
-
-def _p_matrix(X, w):
-    W = np.diag(w)
-    xtwx_inv = np.linalg.inv(X.T @ W @ X)
-    return W - W @ X @ xtwx_inv @ X.T @ W, xtwx_inv
-
-
-def _tau2_mods(y, v, X, method: str, tol=1e-12, maxiter=1000) -> tuple[float, bool]:
-    """τ² for a model with moderators (metafor rma.uni's estimators, matrix form)."""
-    k, p = X.shape
-    if method == "FE":
-        return 0.0, True
-    # Hedges/HE start (unweighted residuals)
-    P_ols = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
-    rss = float(y @ P_ols @ y)
-    tau2_he = max(0.0, (rss - float(np.trace(P_ols @ np.diag(v)))) / (k - p))
-    if method == "HE":
-        return tau2_he, True
-    if method == "SJ":
-        # Sidik & Jonkman 2005 as metafor: τ₀² = var(y)(k−1)/k, then one weighted step
-        tau0 = float(np.var(y))
-        if tau0 <= 0:
-            return 0.0, True
-        P, _ = _p_matrix(X, 1 / (v + tau0))
-        return max(0.0, tau0 * float(y @ P @ y) / (k - p)), True
-    if method == "DL":
-        P, _ = _p_matrix(X, 1 / v)
-        q = float(y @ P @ y)
-        return max(0.0, (q - (k - p)) / float(np.trace(P))), True
-    if method in ("REML", "ML"):
-        tau2 = tau2_he
-        for _ in range(maxiter):
-            w = 1 / (v + tau2)
-            P, _ = _p_matrix(X, w)
-            Py = P @ y
-            if method == "REML":
-                adj = (float(Py @ Py) - float(np.trace(P))) / float(np.sum(P * P))
-            else:
-                adj = (float(Py @ Py) - float(w.sum())) / float((w * w).sum())
-            while tau2 + adj < 0:
-                adj /= 2
-            new = tau2 + adj
-            if abs(new - tau2) <= tol * max(1.0, new):
-                return new, True
-            tau2 = new
-        return tau2, False
-    if method in ("PM", "EB"):
-        def q_gen(t):
-            P, _ = _p_matrix(X, 1 / (v + t))
-            return float(y @ P @ y) - (k - p)
-        if q_gen(0.0) <= 0:
-            return 0.0, True
-        hi = 1.0
-        while q_gen(hi) > 0:
-            hi *= 4
-        return float(optimize.brentq(q_gen, 0.0, hi, xtol=tol, rtol=1e-15)), True
-    raise ValueError(f"meta-regression supports FE, DL, HE, SJ, REML, ML, PM, EB; got {method}")
-
-
-def _fit_mixed(y, v, X, method: str, knha: bool) -> MixedFit:
-    tau2, conv = _tau2_mods(y, v, X, method)
-    w = 1 / (v + tau2)
-    _, vb = _p_matrix(X, w)
-    beta = vb @ X.T @ (w * y)
-    s2w = 1.0
-    k, p = X.shape
-    if knha:
-        rss = float((w * (y - X @ beta) ** 2).sum())
-        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)
-    return MixedFit(beta, vb * s2w, tau2, s2w, w, conv)
+# --- meta-regression (the τ² engine is synthesis.estimators.mods) -----------------------
 
 
 @dataclass
@@ -216,7 +137,7 @@ def meta_regression(yi, vi, X, names, method: str = "REML", knha: bool = False,
     k, p = X.shape
     if k <= p:
         raise ValueError(f"meta-regression needs more studies than coefficients (k = {k}, p = {p})")
-    fit = _fit_mixed(y, v, X, method, knha)
+    fit = fit_mixed(y, v, X, method, knha)
     se = np.sqrt(np.diag(fit.vb))
     stat = fit.beta / se
     alpha = 1 - level
@@ -231,7 +152,7 @@ def meta_regression(yi, vi, X, names, method: str = "REML", knha: bool = False,
                          "pval": pval, "ci_lb": fit.beta - crit * se, "ci_ub": fit.beta + crit * se})
     m = p - 1
     b = fit.beta[1:]
-    qm = float(b @ np.linalg.inv(fit.vb[1:, 1:]) @ b) if m > 0 else 0.0
+    qm = float(b @ linalg.solve(fit.vb[1:, 1:], b, assume_a="pos")) if m > 0 else 0.0
     if knha:
         qm /= m
         qm_p = float(f_dist.sf(qm, m, k - p))
@@ -239,17 +160,22 @@ def meta_regression(yi, vi, X, names, method: str = "REML", knha: bool = False,
     else:
         qm_p = float(chi2.sf(qm, m))
         qm_df = (m, None)
-    P0, _ = _p_matrix(X, 1 / v)
-    qe = max(0.0, float(y @ P0 @ y))
-    vt = (k - p) / float(np.trace(P0))
-    i2 = 100 * fit.tau2 / (vt + fit.tau2)
-    h2 = fit.tau2 / vt + 1
+    qe, tr_p0 = residual_q(y, v, X)
+    vt = (k - p) / tr_p0
+    if method == "FE":  # no τ²: Higgins & Thompson's I² and H² from Q_E (as metafor)
+        i2 = max(0.0, 100 * (qe - (k - p)) / qe) if qe > 0 else 0.0
+        h2 = qe / (k - p)
+    else:
+        i2 = 100 * fit.tau2 / (vt + fit.tau2)
+        h2 = fit.tau2 / vt + 1
     r2 = None
+    converged = fit.converged
     if method != "FE":
-        tau2_0, _ = _tau2_mods(y, v, np.ones((k, 1)), method)
+        tau2_0, conv_0 = tau2_mods(y, v, np.ones((k, 1)), method)  # the pooling estimator
+        converged = converged and conv_0
         r2 = max(0.0, 100 * (tau2_0 - fit.tau2) / tau2_0) if tau2_0 > 0 else 0.0
     return MetaRegression(list(names), coef, fit.tau2, qm, qm_df, qm_p, qe, k - p,
-                          float(chi2.sf(qe, k - p)), r2, i2, h2, k, knha, fit.converged, X, y, v)
+                          float(chi2.sf(qe, k - p)), r2, i2, h2, k, knha, converged, X, y, v)
 
 
 def design_matrix(values, name: str, reference=None) -> tuple[np.ndarray, list[str]]:
@@ -273,40 +199,50 @@ def influence(yi, vi, method: str = "REML", knha: bool = False, study=None) -> p
     Externally studentized residuals, DFFITS, Cook's distance, covariance
     ratio, τ² and Q without the study, hat values and weights; a study is
     flagged influential as in metafor: |DFFITS| > 3√(p/(k−p)), Cook's D above
-    the χ²₁ median, hat > 3p/k, or |DFBETAS| > 1.
+    the χ²₁ median, hat > 3p/k, or |DFBETAS| > 1. The full model and the k
+    models without one study are one masked batch for the estimators that
+    pool, so τ² without a study is leave-one-out's. ``converged`` is False
+    where an iterative τ² estimate (of the full model or without the study)
+    did not converge: the row's diagnostics are then not reliable.
     """
     y, v = np.asarray(yi, float), np.asarray(vi, float)
     k = y.size
-    X = np.ones((k, 1))
-    full = _fit_mixed(y, v, X, method, knha)
-    w = full.w
-    hat = w / w.sum()
+    mask = np.vstack([np.ones((1, k), dtype=bool), ~np.eye(k, dtype=bool)])
+    b = Batch(np.tile(y, (k + 1, 1)), np.tile(v, (k + 1, 1)), mask)
+    if method.upper() == "FE":
+        tau2, conv = np.zeros(k + 1), np.ones(k + 1, dtype=bool)
+    else:
+        fit = estimate_tau2(b, method)
+        tau2, conv = fit.tau2, fit.converged
+    w = np.where(mask, 1 / (v[None, :] + tau2[:, None]), 0.0)
+    sw = w.sum(axis=1)
+    beta = (w * y).sum(axis=1) / sw
+    s2w = np.ones(k + 1)
+    if knha:  # Knapp & Hartung 2003: s² = Σw r²/(k−p), 0 below machine precision
+        rss = (w * (y[None, :] - beta[:, None]) ** 2).sum(axis=1)
+        df = mask.sum(axis=1) - 1
+        s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / df)
+    vb = s2w / sw
+    hat = w[0] / sw[0]
     weight = 100 * hat
-    pred_full = float(full.beta[0])
-    svb = 1 / full.vb[0, 0]
-    rows = []
-    for i in range(k):
-        keep = np.arange(k) != i
-        res = _fit_mixed(y[keep], v[keep], X[keep], method, knha)
-        tau2_del = res.tau2
-        P0, _ = _p_matrix(X[keep], 1 / v[keep])
-        qe_del = max(0.0, float(y[keep] @ P0 @ y[keep]))
-        delpred = float(res.beta[0])
-        vdelpred = float(res.vb[0, 0])
-        dffits = (pred_full - delpred) / math.sqrt(res.s2w * hat[i] * (tau2_del + v[i]))
-        vb_del = 1 / (1 / (v + tau2_del)).sum()
-        dfb = pred_full - delpred
-        dfbs = dfb / math.sqrt(res.s2w * vb_del)
-        cook = dfb * svb * dfb
-        cov_r = float(res.vb[0, 0] / full.vb[0, 0])
-        resid = y[i] - delpred
-        if abs(resid) < 100 * np.finfo(float).eps:
-            resid = 0.0
-        se_resid = math.sqrt(v[i] * res.s2w + vdelpred + tau2_del * res.s2w)
-        rows.append({"study": study[i] if study is not None else i, "rstudent": resid / se_resid,
-                     "dffits": dffits, "cook_d": cook, "cov_r": cov_r, "tau2_del": tau2_del,
-                     "qe_del": qe_del, "hat": hat[i], "weight": weight[i], "dfbetas": dfbs})
-    out = pd.DataFrame(rows)
+    b_full, vb_full = beta[0], vb[0]
+    tau2_del, b_del, vb_del, s2w_del = tau2[1:], beta[1:], vb[1:], s2w[1:]
+    dfb = b_full - b_del
+    dffits = dfb / np.sqrt(s2w_del * hat * (tau2_del + v))
+    # DFBETAS: the deleted model's τ² with every study's weight (metafor's vb.del)
+    vb_all = 1 / (1 / (v[None, :] + tau2_del[:, None])).sum(axis=1)
+    dfbs = dfb / np.sqrt(s2w_del * vb_all)
+    cook = dfb * dfb / vb_full
+    cov_r = vb_del / vb_full
+    resid = y - b_del
+    resid = np.where(np.abs(resid) < 100 * np.finfo(float).eps, 0.0, resid)
+    se_resid = np.sqrt(v * s2w_del + vb_del + tau2_del * s2w_del)
+    qe_del = np.maximum(0.0, common_effect_sums(b)[0][1:])
+    out = pd.DataFrame({"study": list(study) if study is not None else list(range(k)),
+                        "rstudent": resid / se_resid, "dffits": dffits, "cook_d": cook,
+                        "cov_r": cov_r, "tau2_del": tau2_del, "qe_del": qe_del, "hat": hat,
+                        "weight": weight, "dfbetas": dfbs,
+                        "converged": conv[1:] & conv[0]})
     p = 1
     out["influential"] = ((out["dffits"].abs() > 3 * math.sqrt(p / (k - p)))
                           | (chi2.cdf(out["cook_d"], p) > 0.5) | (out["hat"] > 3 * p / k)
