@@ -63,7 +63,7 @@ def test_missing_moderator_says_which_studies_and_runs_on_rest_only_if_asked(pro
     assert code == 2 and "median_age' is missing for Zhou 2025" in err and "--allow-missing" in err
     assert cli.main(args + ["--allow-missing"]) == 0
     out = capsys.readouterr().out
-    assert "median_age: missing for Zhou 2025 (run on the rest)" in out
+    assert "median\\_age: missing for Zhou 2025 (run on the rest)" in out  # Markdown-escaped
 
 
 def test_readings_respect_k():
@@ -78,10 +78,11 @@ def test_bayesian_model_needs_a_prior_where_there_is_no_default(project, capsys)
     """PLO has a default τ prior (half-normal(1)); PFT does not, so the report says so and
     runs the model only when --tau-prior gives a scale."""
     plan = project / "review.yaml"
-    plan.write_text(plan.read_text().replace(
-        "title: Incidence of CRS, any grade\n    select: {kind: proportion, outcome: [crs_any]}\n"
-        "    measure: PLO", "title: Incidence of CRS, any grade\n    select: {kind: proportion, "
-        "outcome: [crs_any]}\n    measure: PFT"))
+    head = "title: Incidence of CRS, any grade\n    select: {kind: proportion, outcome: [crs_any]}\n"
+    text = plan.read_text().replace(head + "    measure: PLO\n    model: {method: GLMM, "
+                                    "primary: random}", head + "    measure: PFT")
+    plan.write_text(text.replace(head + "    measure: PLO", head + "    measure: PFT"))
+    assert head + "    measure: PFT\n" in plan.read_text()  # PFT, with the default model
     assert cli.main(["heterogeneity", "crs_any_incidence", *_src()]) == 0
     out = capsys.readouterr().out
     assert "no Bayesian model: there is no default τ prior on the PFT scale" in out

@@ -81,7 +81,8 @@ def test_k1_is_the_study_itself_and_no_prior_is_printed_as_a_result():
 def test_k2_names_the_dropped_moderators_and_keeps_estimates_on_the_hr_scale():
     data, md = _report(*_fit("ratio", HR2, "RATIO", ages=["adult", "paediatric"]))
     assert "k = 2: τ² cannot be estimated reliably" in md
-    assert "age_group (k = 2; subgroups need at least 3 studies)" in md
+    assert "age_group (k = 2; subgroups need at least 3 studies)" in data["moderator_notes"][0]
+    assert "age\\_group (k = 2; subgroups need" in md  # Markdown-escaped study/plan text
     assert "subgroups by" not in md
     # reader's scale: hazard ratios, never log HRs. metafor: rma(log(c(.37,.8)), vi from the
     # CIs, method="REML", test="adhoc") gives exp: 0.5896 [0.004895, 71.02]
