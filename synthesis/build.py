@@ -77,6 +77,9 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
                                f"small-study effects (Cochrane Handbook §13.3.5.4)")
     files[f"{a.id}/result.json"] = (json.dumps(info, indent=2, ensure_ascii=False,
                                                allow_nan=False) + "\n").encode()
+    from .report.reproduce import reproduce_r
+
+    files[f"{a.id}/reproduce.R"] = reproduce_r(fit).encode()  # the same numbers from metafor
     het = analyse(fit, studies or {})
     files.update(het.files)
     files[f"{a.id}/heterogeneity.json"] = json_bytes(het.data)

@@ -62,6 +62,8 @@ def analysis_json(fit: AnalysisFit) -> dict[str, Any]:
     if fit.common is not None:
         out["common_effect"] = fit.common.to_dict()
     out["subgroups"] = [{"name": s.name, **s.result.to_dict()} for s in fit.subgroups]
+    out["sensitivity"] = [{"label": s.label, "note": s.note, **s.result.to_dict()}
+                          for s in getattr(fit, "sensitivity", ())]
     out["subgroup_test"] = fit.subgroup_test.to_dict() if fit.subgroup_test else None
     # the lead estimate, the labelled fits shown beside it and the rule (synthesis.smallk)
     out["lead"] = fit.lead.to_dict() if fit.lead is not None else None
