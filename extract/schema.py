@@ -7,7 +7,7 @@ Schema that ``carsynth schema`` prints is generated from them, and
 Numbers are read from YAML as plain ints and floats; the loader
 (:mod:`extract.yamlio`) also keeps each number's text exactly as it was
 written ("0.40", "86.96"), which the rounding-aware checks in
-:mod:`extract.checks` need.
+:mod:`extract.validate.records` need.
 """
 
 from __future__ import annotations

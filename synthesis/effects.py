@@ -53,7 +53,6 @@ class EffectSizes:
     yi: np.ndarray
     vi: np.ndarray
     excluded: dict[int, str] = field(default_factory=dict)
-    adjusted: list[int] = field(default_factory=list)  # studies that received the increment
     ni: np.ndarray | None = None  # sample sizes, for the PFT back-transformation
 
     @property
@@ -134,8 +133,7 @@ def binary(event_e, n_e, event_c, n_c, measure: str, rule: ZeroCellRule = ZeroCe
         elif vi[i] <= 0:
             excluded[i] = "sampling variance is zero (all or no events in both groups)"
             yi[i] = vi[i] = np.nan
-    return EffectSizes(measure, yi, vi, excluded, [int(i) for i in np.flatnonzero(bump)
-                                                   if int(i) not in excluded])
+    return EffectSizes(measure, yi, vi, excluded)
 
 
 def proportion(events, n, measure: str, rule: ZeroCellRule = ZeroCellRule()) -> EffectSizes:
@@ -152,12 +150,10 @@ def proportion(events, n, measure: str, rule: ZeroCellRule = ZeroCellRule()) -> 
         raise ValueError(f"measure must be one of {PROPORTION_MEASURES}; got {measure!r}")
     x, ni = _as_float(events), _as_float(n)
     k = x.size
-    adjusted: list[int] = []
     if measure in ("PR", "PLO"):
         bump = _bump(rule, (x == 0) | (x == ni))
         inc = np.where(bump, rule.add, 0.0)
         xa, na = x + inc, ni + 2 * inc
-        adjusted = [int(i) for i in np.flatnonzero(bump)]
         p = xa / na
         with np.errstate(divide="ignore", invalid="ignore"):
             if measure == "PR":
@@ -180,7 +176,7 @@ def proportion(events, n, measure: str, rule: ZeroCellRule = ZeroCellRule()) -> 
                       if measure in ("PR", "PLO") else "undefined effect size")
             excluded[i] = reason
             yi[i] = vi[i] = np.nan
-    return EffectSizes(measure, yi, vi, excluded, adjusted, ni=ni)
+    return EffectSizes(measure, yi, vi, excluded, ni=ni)
 
 
 def ratio_from_ci(estimate, lower, upper, level: float = 0.95) -> EffectSizes:
@@ -225,31 +221,26 @@ def ratio_from_p(estimate, p) -> EffectSizes:
     return EffectSizes("RATIO", yi, vi, excluded)
 
 
-def hr_from_logrank(p, events, direction, n_e=None, n_c=None) -> EffectSizes:
-    """Log hazard ratio from a log-rank p-value and the total number of events.
+def reported_ratios(estimate, lower, upper, level, p) -> EffectSizes:
+    """Reported ratios (HR, OR, RR) on the log scale: from the CI where one is given
+    (:func:`ratio_from_ci`), else from the two-sided p-value (:func:`ratio_from_p`).
 
-    Tierney JF et al. Trials 2007;8:16 (method 'from the log-rank p-value'):
-    V = D·r_e·r_c/(r_e + r_c)² (D/4 with equal allocation), O − E = ±z·√V with
-    z = Φ⁻¹(1 − p/2), ln HR = (O − E)/V, var = 1/V. ``direction`` is +1 when
-    the exposed group does worse (HR > 1), −1 when it does better.
+    ``lower``/``upper`` are None (or nan) for a ratio reported with a p-value only;
+    ``level`` and ``p`` are per study.
     """
-    pv, d, sign = _as_float(p), _as_float(events), np.sign(_as_float(direction))
-    if n_e is None or n_c is None:
-        share = np.full(pv.shape, 0.25)
-    else:
-        ne, nc = _as_float(n_e), _as_float(n_c)
-        share = ne * nc / (ne + nc) ** 2
-    v = d * share
-    z = norm.isf(pv / 2)
-    yi = sign * z * np.sqrt(v) / v
-    vi = 1 / v
-    excluded = {
-        i: "log-rank method needs p < 1, events > 0 and a direction"
-        for i in range(pv.size)
-        if not (np.isfinite(yi[i]) and np.isfinite(vi[i]) and sign[i] != 0)
-    }
-    for i in excluded:
-        yi[i] = vi[i] = np.nan
+    est = _as_float(estimate)
+    has_ci = np.array([lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi)
+                       for lo, hi in zip(lower, upper)], dtype=bool)
+    lo = np.array([x if ok else np.nan for x, ok in zip(lower, has_ci)], dtype=float)
+    hi = np.array([x if ok else np.nan for x, ok in zip(upper, has_ci)], dtype=float)
+    from_ci = ratio_from_ci(est, lo, hi, [lv if lv is not None else 0.95 for lv in level])
+    pv = np.array([float(x) if not ok and x is not None else np.nan for x, ok in zip(p, has_ci)])
+    from_p = ratio_from_p(est, pv)
+    yi = np.where(has_ci, from_ci.yi, from_p.yi)
+    vi = np.where(has_ci, from_ci.vi, from_p.vi)
+    excluded = {i: (from_ci.excluded if has_ci[i] else from_p.excluded)[i]
+                for i in range(est.size)
+                if i in (from_ci.excluded if has_ci[i] else from_p.excluded)}
     return EffectSizes("RATIO", yi, vi, excluded)
 
 

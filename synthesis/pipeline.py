@@ -110,18 +110,10 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         if kind == "proportion":
             return effects.proportion([r.events for r in recs], [r.total for r in recs],
                                       pool_measure)
-        es = effects.ratio_from_ci([r.estimate for r in recs],
-                                   [r.ci_lower or np.nan for r in recs],
-                                   [r.ci_upper or np.nan for r in recs], [r.ci_level for r in recs])
-        for i, r in enumerate(recs):
-            if r.ci_lower is None:  # p-only: SE from the p-value
-                from_p = effects.ratio_from_p([r.estimate], [float(r.p)])
-                es.yi[i], es.vi[i] = from_p.yi[0], from_p.vi[0]
-                es.excluded.pop(i, None)
-                if not np.isfinite(from_p.vi[0]):
-                    es.excluded[i] = from_p.excluded[0]
-        es.measure = "RATIO"
-        return es
+        # from the CI where one is printed, else from the exact p-value
+        return effects.reported_ratios([r.estimate for r in recs], [r.ci_lower for r in recs],
+                                       [r.ci_upper for r in recs], [r.ci_level for r in recs],
+                                       [r.p for r in recs])
 
     def fit(cs, method=None):
         if not cs:

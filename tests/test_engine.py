@@ -68,18 +68,23 @@ def test_ratio_from_ci_recovers_log_scale_se():
     assert math.sqrt(es.vi[0]) == pytest.approx((math.log(0.96) - math.log(0.21)) / (2 * 1.959963984540054))
 
 
-def test_ratio_from_p_and_from_logrank():
+def test_ratio_from_p_and_reported_ratios():
     # a ratio whose CI gives p: the p route must recover the same SE
     est, lo, hi = 0.5, 0.3, 0.8333333333
     se = (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054)
     from scipy.stats import norm
     p = 2 * norm.sf(abs(math.log(est)) / se)
     assert math.sqrt(effects.ratio_from_p([est], [p]).vi[0]) == pytest.approx(se, rel=1e-12)
-    # Tierney 2007: V = D/4, O−E = z·√V, ln HR = (O−E)/V
-    es = effects.hr_from_logrank([0.05], [40], [-1])
-    z = norm.isf(0.025)
-    assert es.yi[0] == pytest.approx(-z * math.sqrt(10) / 10)
-    assert es.vi[0] == pytest.approx(0.1)
+    # Handbook §6.3.2 by hand: HR 0.5 (95% CI 0.3 to 0.83) and HR 0.8 with p = 0.04 only,
+    # where Φ⁻¹(1 − 0.04/2) = 2.053748910631823; HR 1.0 with p = 0.5 has no SE
+    es = effects.reported_ratios([0.5, 0.8, 1.0], [0.3, None, None], [0.83, None, None],
+                                 [0.95, 0.95, 0.95], [None, 0.04, 0.5])
+    assert es.measure == "RATIO"
+    assert es.yi[:2] == pytest.approx([math.log(0.5), math.log(0.8)], rel=1e-15)
+    assert math.sqrt(es.vi[0]) == pytest.approx((math.log(0.83) - math.log(0.3))
+                                                / (2 * 1.959963984540054), rel=1e-12)
+    assert math.sqrt(es.vi[1]) == pytest.approx(-math.log(0.8) / 2.053748910631823, rel=1e-12)
+    assert list(es.excluded) == [2] and "p = 1" in es.excluded[2]
 
 
 def test_pft_backtransform_uses_harmonic_mean():
