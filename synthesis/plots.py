@@ -14,12 +14,13 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
+from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 from matplotlib.ticker import FixedLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
-from .drawing import (FILE_METADATA, axis_limits, ci_line, diamond, figure_bytes,  # noqa: F401
-                      log_ticks, new_figure, style)
+from .drawing import (FILE_METADATA, axis_limits, ci_arrows, ci_line, diamond,  # noqa: F401
+                      figure_bytes, log_ticks, new_figure, style)
 
 ROW_IN = 0.24  # row height, inches
 CHAR_IN = 0.068  # approximate width of one character at 8.5 pt
@@ -149,6 +150,9 @@ def _forest_figure(spec: ForestSpec):
                  fontsize=10, fontweight="bold")
 
     max_w = max([r.weight for r in rows if r.weight] + [1])
+    # study CI lines and squares: one LineCollection and one scatter for all rows (no
+    # per-row artists: a 300-study forest drew 600 Line2Ds); arrows only where clipped
+    segments, sq_x, sq_y, sq_size = [], [], [], []
     for y, r in enumerate(rows):
         label = r.label + ("".join(f" {m}".translate(SUPERSCRIPT) for m in r.marks)
                            if r.marks else "")
@@ -167,16 +171,27 @@ def _forest_figure(spec: ForestSpec):
             ax.text(fx(xr + weight_w + 0.1), y, r.effect_text, ha="left", va="center",
                     transform=trans, fontweight=weight_kw, fontstyle=style, clip_on=False)
         if r.kind == "study" and math.isfinite(r.est):
-            ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim)
+            a, b = max(r.lo, lo_lim), min(r.hi, hi_lim)
+            if a < b:
+                segments.append([(a, y), (b, y)])
+            if r.lo < lo_lim or r.hi > hi_lim:
+                ci_arrows(ax, r.lo, r.hi, y, lo_lim, hi_lim)
             if lo_lim <= r.est <= hi_lim:
                 size = 3 + 9 * math.sqrt((r.weight or max_w * 0.3) / max_w)
-                ax.plot([r.est], [y], marker="s", ms=size, color="0.15", mec="0.15", zorder=3,
-                        linestyle="none")
+                sq_x.append(r.est)
+                sq_y.append(y)
+                sq_size.append(size * size)  # scatter sizes are points²: a square of side size
         elif r.kind == "pooled" and math.isfinite(r.est):
             face, edge = DIAMOND_STYLE.get(r.style, DIAMOND_STYLE["random"])
             diamond(ax, r.est, r.lo, r.hi, y, lo_lim, hi_lim, face=face, edge=edge)
         elif r.kind == "pi" and math.isfinite(r.lo):
             ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim, color="0.1", lw=2.2, caps=True)
+    if segments:
+        ax.add_collection(LineCollection(segments, colors="0.15", linewidths=1.0, zorder=2,
+                                         capstyle="butt"), autolim=False)
+    if sq_x:
+        ax.scatter(sq_x, sq_y, s=sq_size, marker="s", color="0.15", edgecolors="0.15",
+                   linewidths=1.0, zorder=3)
     # favours labels under the axis, either side of the null line
     if spec.favours and spec.null_value is not None:
         left, right = spec.favours
