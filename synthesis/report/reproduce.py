@@ -69,7 +69,7 @@ def data_frame(kind: str, contributions) -> tuple[str, str]:
     else:
         cols = {"est": [r.estimate for r in recs],
                 "lower": [r.ci_lower for r in recs], "upper": [r.ci_upper for r in recs],
-                "level": [r.ci_level for r in recs],
+                "level": [r.ci_level if r.ci_level is not None else 0.95 for r in recs],
                 "p": [None if r.p is None else float(r.p) for r in recs]}
     body = ",\n".join(f"  {name} = {_vec(vals)}" for name, vals in cols.items())
     code = f"dat <- data.frame(\n  study = {labels},\n{body}\n)\n"
