@@ -64,17 +64,22 @@ def test_result_json_traces_numbers_to_quotes_and_lists_unpoolable(project):
     assert crs["k"] == 3 and crs["funnel"] is None and "k = 3 < 10" in crs["funnel_note"]
 
 
-def test_pooled_numbers_equal_the_engine(project):
-    import pandas as pd
-
-    import synthesis
-
+def test_built_numbers_match_metafor(project):
+    """The shipped CRS incidence analysis as built, against metafor's rma(measure="PLO",
+    method="REML", test="adhoc") on the same counts (engine_cases.json,
+    build_crs_any_incidence, from tests/fixtures/metafor/make_engine_fixtures.R)."""
+    cases = json.loads((REPO / "tests" / "fixtures" / "metafor" / "engine_cases.json").read_text())
+    ref = next(c for c in cases if c["id"] == "build_crs_any_incidence")
     build(project / "review.yaml", sources=_sources(), jobs=1, only=["crs_any_incidence"])
     info = json.loads((project / "output" / "crs_any_incidence" / "result.json").read_text())
-    df = pd.DataFrame({"study": ["Ma", "Zhang", "Zhou"], "events": [76, 110, 41], "n": [93, 120, 45]})
-    ref = synthesis.pool(df, measure="PLO", method="REML", hksj_adhoc=True).to_dict()
-    for key in ("estimate", "se", "tau2", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "q", "i2"):
-        assert info[key] == pytest.approx(ref[key], rel=1e-12), key
+    assert [s["study"] for s in info["studies"]] == ref["input"]["study"]
+    assert info["method"] == "REML" and info["ci_type"] == "hksj-adhoc"
+    for key in ("estimate", "se", "tau2", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "q", "i2",
+                "tau2_ci_ub"):
+        assert info[key] == pytest.approx(ref["result"][key], rel=1e-6), key
+    assert info["tau2_ci_lb"] == ref["result"]["tau2_ci_lb"] == 0
+    assert info["backtransformed"]["estimate"] == pytest.approx(ref["result"]["proportion"],
+                                                                rel=1e-6)
 
 
 def test_outputs_are_byte_identical_and_rebuild_is_incremental(project, tmp_path):
