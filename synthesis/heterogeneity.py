@@ -20,7 +20,7 @@ from scipy.stats import chi2, f as f_dist, norm, t as t_dist
 
 from .estimators import Batch, common_effect_sums, estimate_tau2
 from .estimators.mods import fit_mixed, residual_q, tau2_mods
-from .models import PoolSettings, fit_iv_batch
+from .models import PoolSettings, fit_iv_batch, q_based_i2_h2, subgroup_q
 
 
 def _f(x) -> float | None:
@@ -163,8 +163,7 @@ def meta_regression(yi, vi, X, names, method: str = "REML", knha: bool = False,
     qe, tr_p0 = residual_q(y, v, X)
     vt = (k - p) / tr_p0
     if method == "FE":  # no τ²: Higgins & Thompson's I² and H² from Q_E (as metafor)
-        i2 = max(0.0, 100 * (qe - (k - p)) / qe) if qe > 0 else 0.0
-        h2 = qe / (k - p)
+        i2, h2 = (float(x) for x in q_based_i2_h2(qe, k - p))
     else:
         i2 = 100 * fit.tau2 / (vt + fit.tau2)
         h2 = fit.tau2 / vt + 1
@@ -325,9 +324,5 @@ def subgroups(yi, vi, groups, settings: PoolSettings, moderator: str = "subgroup
                      "se": float(fit["se"][0]), "ci_lb": float(fit["ci_lb"][0]),
                      "ci_ub": float(fit["ci_ub"][0]), "tau2": float(fit["tau2"][0])})
     tab = pd.DataFrame(rows)
-    est, se = tab["estimate"].to_numpy(), tab["se"].to_numpy()
-    w = 1 / se**2
-    mu = (w * est).sum() / w.sum()
-    qb = float((w * (est - mu) ** 2).sum())
-    df = len(levels) - 1
-    return SubgroupResult(moderator, tab, qb, df, float(chi2.sf(qb, df)) if df > 0 else 1.0, False)
+    qb, df, pval = subgroup_q(tab["estimate"], tab["se"])
+    return SubgroupResult(moderator, tab, qb, df, pval, False)

@@ -62,6 +62,29 @@ class PoolSettings:
         return "hksj-adhoc" if self.hksj_adhoc else "hksj"
 
 
+def q_based_i2_h2(q, df) -> tuple[np.ndarray, np.ndarray]:
+    """Higgins & Thompson's I² = max(0, 100·(Q − df)/Q) and H² = Q/df (Stat Med 2002;
+    21:1539–58, eqs. 6 and 10) from Cochran's Q; I² = 0 when Q = 0 and H² = 1 when df = 0.
+    Scalars or arrays."""
+    q, df = np.asarray(q, dtype=float), np.asarray(df, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i2 = np.where((df > 0) & (q > 0), np.maximum(0.0, 100 * (q - df) / q), 0.0)
+        h2 = np.where(df > 0, q / df, 1.0)
+    return i2, h2
+
+
+def subgroup_q(estimates, ses) -> tuple[float, int, float]:
+    """Test for subgroup differences: Cochran's Q across the subgroup estimates with weights
+    1/SE² (Borenstein et al. 2009, ch. 19, eq. 19.6; RevMan), its df and χ² p-value
+    (p = 1 with a single subgroup)."""
+    est, se = np.asarray(estimates, dtype=float), np.asarray(ses, dtype=float)
+    w = 1 / se**2
+    mu = (w * est).sum() / w.sum()
+    qb = float((w * (est - mu) ** 2).sum())
+    df = est.size - 1
+    return qb, df, float(chi2.sf(qb, df)) if df > 0 else 1.0
+
+
 def _fit_sums(b: Batch, tau2: np.ndarray) -> tuple[np.ndarray, ...]:
     """Σw, μ̂ and Σw(y−μ̂)² with w = 1/(v + τ²), in one pass over the studies."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -123,8 +146,8 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
     several = b.k > 1
     q = np.where(several, q, 0.0)
     q_pval = np.where(several, chi2.sf(q, np.where(several, q_df, 1.0)), 1.0)
+    i2_ht, h2_q = q_based_i2_h2(q, q_df)
     with np.errstate(divide="ignore", invalid="ignore"):
-        i2_ht = np.where(several & (q > 0), np.maximum(0.0, 100 * (q - q_df) / q), 0.0)
         # "typical" within-study variance (Higgins & Thompson 2002, eq. 9)
         tr_p = sw0 - sw0sq / sw0
         vt = np.where(several, q_df / tr_p, np.nan)
@@ -132,8 +155,7 @@ def fit_iv_batch(y: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
         h2 = np.where(several, tau2 / vt + 1, 1.0)
     if not settings.random:
         i2_tau2 = np.full(n, np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h2 = np.where(several, q / q_df, 1.0)
+        h2 = h2_q
 
     if settings.random:
         t_lb, t_ub, t_conv = tau2_qprofile_ci(b, settings.level, settings.tol, settings.maxiter)

@@ -93,7 +93,7 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
 
     from . import effects
     from .api import pool_counts, pool_effects
-    from .models import PoolSettings
+    from .models import PoolSettings, subgroup_q
 
     a = analysis
     contribs = data.contributions
@@ -144,18 +144,9 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
                 cs = [c for c in contribs if c.subgroup == name]
                 subgroups.append(SubgroupFit(name, fit(cs), tuple(cs)))
     sub_test = None
-    if len(subgroups) > 1:
-        # test for subgroup differences: Cochran's Q across subgroup estimates with
-        # inverse-variance weights (Borenstein et al. 2009, ch. 19; as RevMan)
-        from scipy.stats import chi2
-
-        est = np.array([s.result.estimate for s in subgroups])
-        se = np.array([s.result.se for s in subgroups])
-        w = 1 / se**2
-        mu = (w * est).sum() / w.sum()
-        qb = float((w * (est - mu) ** 2).sum())
-        df = len(subgroups) - 1
-        sub_test = SubgroupTest(qb, df, float(chi2.sf(qb, df)))
+    if len(subgroups) > 1:  # test for subgroup differences (models.subgroup_q)
+        sub_test = SubgroupTest(*subgroup_q([s.result.estimate for s in subgroups],
+                                            [s.result.se for s in subgroups]))
     lead = lead_estimates(a, main, common, contribs)
     return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test, lead.lead,
                        lead.alternatives, lead.decision, bayes=lead.bayes)

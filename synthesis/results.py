@@ -13,7 +13,7 @@ from scipy.stats import norm
 from . import codes, measures
 from .codes import Note
 from .effects import EffectSizes
-from .models import CountFit, PoolSettings
+from .models import CountFit, PoolSettings, q_based_i2_h2
 
 def critical_value(level: float, df: float | None = None) -> float:
     """Two-sided critical value at ``level``: t with ``df`` degrees of freedom, or z when
@@ -121,8 +121,7 @@ class PoolResult:
         z = norm.isf((1 - settings.level) / 2)
         k = int(np.isfinite(cf.weights).sum())
         q, q_df = cf.q, cf.q_df
-        i2 = max(0.0, 100 * (q - q_df) / q) if q_df > 0 and q > 0 else 0.0
-        h2 = q / q_df if q_df > 0 else 1.0
+        i2, h2 = (float(x) for x in q_based_i2_h2(q, q_df))
         stat = cf.estimate / cf.se
         from scipy.stats import chi2
 
