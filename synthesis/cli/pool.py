@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from pathlib import Path
 
+from ..fmt import fixed
+from ..fmt import p_equals as _p
 from ..constants import ALL_METHODS, DEFAULTS, PI_TYPES
 
 EXIT_DATA = 2
@@ -29,7 +30,7 @@ def add_parser(sub) -> None:
         description=(
             "Pool a CSV whose columns are one of: study,event_e,n_e,event_c,n_c (measure OR, RR, "
             "RD); study,events,n (PR, PLO, PAS, PFT); study,yi,vi or study,yi,sei (GEN); "
-            "study,ratio,ci_lower,ci_upper (RATIO: a reported ratio with its 95%% CI). "
+            "study,ratio,ci_lower,ci_upper (RATIO: a reported ratio with its 95% CI). "
             "Defaults are the review plan's (docs/methods.md, 'Defaults')."
         ),
     )
@@ -163,15 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _n(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    return f"{x:.{digits}f}"
-
-
-def _p(p) -> str:
-    if p is None:
-        return "—"
-    return "< 0.0001" if p < 1e-4 else f"= {p:.4f}"
+    return fixed(x, digits)
 
 
 def format_table(res) -> str:
