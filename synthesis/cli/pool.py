@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
-from ..fmt import fixed
-from ..fmt import p_equals as _p
 from ..constants import ALL_METHODS, DEFAULTS, PI_TYPES
 
 EXIT_DATA = 2
@@ -164,7 +163,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _n(x, digits: int = 4) -> str:
-    return fixed(x, digits)
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{digits}f}"
+
+
+def _p(p) -> str:
+    if p is None:
+        return "—"
+    return "< 0.0001" if p < 1e-4 else f"= {p:.4f}"
 
 
 def format_table(res) -> str:
