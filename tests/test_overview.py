@@ -200,7 +200,8 @@ def test_diamond_and_ci_get_arrows_beyond_the_axis():
 def test_single_study_numbers_as_printed():
     from synthesis.report.overview import as_printed, printed_effect
 
-    assert as_printed(0.785) == "0.785" and as_printed(1.83) == "1.83" and as_printed(3.0) == "3"
+    assert as_printed(0.785) == "0.785" and as_printed(1.83) == "1.83" and as_printed(3.0) == "3.00"
+    assert as_printed(0.9) == "0.90" and as_printed(2.466) == "2.466"
     assert printed_effect(0.785, 0.25, 2.465) == "0.785 [0.25, 2.465]"
     row = OverviewRow("OS", "severe toxicity", "s", "S", "HR", 1, 93, True, 0.785, 0.25, 2.465,
                       printed=True)

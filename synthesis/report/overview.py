@@ -28,9 +28,11 @@ SINGLE_MARK = "†"
 
 def as_printed(x: float) -> str:
     """A number from a study file as the paper printed it (the shortest decimal that reads back
-    as the same float: 0.785 stays 0.785, 1.83 stays 1.83), never re-rounded."""
+    as the same float: 0.785 stays 0.785, 1.83 stays 1.83), never re-rounded; at least two
+    decimals, as ratios are printed (a trailing zero is lost in the file: 0.9 is 0.90)."""
     text = repr(float(x))
-    return text[:-2] if text.endswith(".0") else text
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 0
+    return f"{x:.2f}" if decimals < 2 else text
 
 
 def printed_effect(est: float, lo: float, hi: float) -> str:
