@@ -218,3 +218,35 @@ def test_progress_only_on_a_terminal(small):
     assert re.search(rb"\rbuilding ([|/\\-] \d+ s checking the study files|\[#* *\] \d/1 )",
                      bytes(seen)), bytes(seen[:300])
     assert bytes(seen).count(b"\x1b[K") >= 2  # drawn, then erased before the warnings
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
+                    reason="needs git and a git checkout of carsynth to clone")
+def test_a_fresh_clone_builds_and_says_its_papers_are_missing(tmp_path):
+    """The README's first command, from a fresh clone without ../shared/seeds beside it."""
+    clone = tmp_path / "carsynth"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PYTHONPATH": str(clone)}
+
+    def build(*extra):
+        return subprocess.run([sys.executable, "-m", "synthesis", "build", "--only", "gc_cr",
+                               "--jobs", "1", *extra], cwd=clone, env=env, capture_output=True,
+                              text=True, timeout=600)
+
+    strict = build("--strict")
+    assert strict.returncode == 1 and strict.stdout == ""
+    assert re.fullmatch(r"build stopped: \d+ warnings and an unverified sources folder under "
+                        r"--strict; previous outputs left untouched",
+                        strict.stderr.splitlines()[-1])
+    assert not (clone / "output").exists()
+    done = build()
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert re.fullmatch(r"carsynth build: 1 analysis built, 0 unchanged; \d+ files written to "
+                        r"output", out[0])
+    assert out[1] == "first build of this folder: 1 analysis listed in output/CHANGES.md"
+    assert any(re.fullmatch(r"quotes not verified: the sources folder \.\./shared/seeds "
+                            r"\(review\.yaml, sources:\) does not exist; \d+ study files were "
+                            r"checked without their papers", line)
+               for line in done.stderr.splitlines()), done.stderr
+    assert (clone / "output" / "CHANGES.md").is_file()
