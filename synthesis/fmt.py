@@ -32,3 +32,10 @@ def effect_ci(est: float, lo: float, hi: float, digits: int = 2) -> str:
     if not all(math.isfinite(x) for x in (est, lo, hi)):
         return ""
     return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def p_equals(p: float | None, d: int = 4) -> str:
+    """A P value after its relation sign, to ``d`` decimals: '= 0.0312', '< 0.0001'."""
+    if p is None or not math.isfinite(p):
+        return "—"
+    return f"< {10 ** -d:.{d}f}" if p < 10 ** -d else f"= {p:.{d}f}"

@@ -60,12 +60,6 @@ class ForestSpec:
     percent_axis: bool = False
 
 
-def fmt_effect(est: float, lo: float, hi: float, digits: int = 2) -> str:
-    if not all(math.isfinite(x) for x in (est, lo, hi)):
-        return ""
-    return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
 def _limits(spec: ForestSpec) -> tuple[float, float]:
     """The x range: every estimate and the null line, intervals within reach (arrows beyond)."""
     if spec.percent_axis:

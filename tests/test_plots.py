@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import synthesis
-from synthesis.plots import ForestRow, ForestSpec, fmt_effect, forest_figure, funnel_figure
+from synthesis.fmt import effect_ci as fmt_effect
+from synthesis.plots import ForestRow, ForestSpec, forest_figure, funnel_figure
 
 
 def _spec(n: int, long_labels: bool) -> ForestSpec:

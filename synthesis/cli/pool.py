@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import sys
 from pathlib import Path
 
+from ..fmt import fixed
+from ..fmt import p_equals as _p
 from ..constants import ALL_METHODS, DEFAULTS, PI_TYPES
 
 EXIT_DATA = 2
@@ -163,15 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _n(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    return f"{x:.{digits}f}"
-
-
-def _p(p) -> str:
-    if p is None:
-        return "—"
-    return "< 0.0001" if p < 1e-4 else f"= {p:.4f}"
+    return fixed(x, digits)
 
 
 def format_table(res) -> str:
