@@ -56,11 +56,19 @@ def _env() -> dict[str, str]:
     return env
 
 
+LAST_CPU = [0.0]  # CPU seconds (user + system, all processes) of the last carsynth run
+
+
 def carsynth(*args: str, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    import resource
+
     cmd = [sys.executable, "-m", "synthesis", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # includes the render workers
+    LAST_CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return dt, proc
@@ -348,14 +356,14 @@ def plan_yaml() -> str:
     return "\n".join(L) + "\n"
 
 
-def synthetic_project(root: Path, p_include: float = 0.2) -> Path:
+def synthetic_project(root: Path, p_include: float = 0.2, n_studies: int | None = None) -> Path:
     """200 study files and a 30-analysis plan; each study reports each record type with
     probability ``p_include`` (0.2: about 40 studies per analysis)."""
     import numpy as np
 
     rng = np.random.default_rng(7)
     (root / "studies").mkdir(parents=True)
-    for i in range(1, N_STUDIES + 1):
+    for i in range(1, (n_studies or N_STUDIES) + 1):
         (root / "studies" / f"syn{i:03d}.yaml").write_text(study_yaml(i, rng, p_include))
     (root / "review.yaml").write_text(plan_yaml())
     return root / "review.yaml"
@@ -456,6 +464,50 @@ def profile_seed() -> None:
             r"synthesis|extract|savefig|print_(png|svg|pdf)|scipy/stats/__init__", 40)
 
 
+# --- scale: 3, 30 and 300 studies ------------------------------------------------------
+
+
+def bench_scale(tmp: Path, p_include: float, sizes=(30, 300)) -> list[dict]:
+    """Cold builds of the seed review (3 studies) and of synthetic reviews of ``sizes``
+    studies (30 analyses): wall time and CPU time (all processes), best of one."""
+    runs = []
+    plan = seed_project(tmp / "scale-seed")
+    wall = build(plan, tmp / "scale-seed" / "out")
+    runs.append({"studies": len(list((REPO / "studies").glob("*.yaml"))), "review": "seed",
+                 "wall": wall, "cpu": LAST_CPU[0], "k_max": None, "k_median": None})
+    for n in sizes:
+        root = tmp / f"scale-{n}"
+        plan = synthetic_project(root, p_include, n)
+        wall = build(plan, root / "output")
+        import csv
+
+        with open(root / "output" / "results.csv", newline="") as fh:
+            ks = sorted(int(r["k"]) for r in csv.DictReader(fh))
+        runs.append({"studies": n, "review": f"synthetic, include p = {p_include:g}",
+                     "wall": wall, "cpu": LAST_CPU[0], "k_max": ks[-1],
+                     "k_median": ks[len(ks) // 2]})
+        print(f"  {n} studies: cold {fmt_s(wall)} wall, {fmt_s(LAST_CPU[0])} CPU; "
+              f"k per analysis median {ks[len(ks) // 2]}, max {ks[-1]}", flush=True)
+    return runs
+
+
+def print_scale(runs: list[dict], load: tuple[float, float]) -> None:
+    print()
+    print("### Cold `carsynth build` by review size (subprocess, `--quiet`, 2 render workers)")
+    print()
+    print("| studies | review | k per analysis (median / max) | wall time | CPU time, all processes |")
+    print("|---|---|---|---|---|")
+    for r in runs:
+        k = "—" if r["k_max"] is None else f"{r['k_median']} / {r['k_max']}"
+        print(f"| {r['studies']} | {r['review']} | {k} | {fmt_s(r['wall'])} | {fmt_s(r['cpu'])} |")
+    big = runs[-1]
+    print()
+    print(f"Target: {big['studies']} studies in under 60 s: wall {fmt_s(big['wall'])} "
+          f"({'met' if big['wall'] < 60 else 'NOT met'}); CPU {fmt_s(big['cpu'])}, i.e. "
+          f"{fmt_s(big['cpu'] / 2)} on two idle cores. Load average {load[0]:.2f} at the start, "
+          f"{load[1]:.2f} at the end, on {os.cpu_count()} CPUs.")
+
+
 # --- main ---------------------------------------------------------------------------
 
 
@@ -467,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="probability that a synthetic study reports each record type "
                          "(default 0.2: about 40 studies per analysis; 0.6 gives about 115 and "
                          "a cold build of several minutes)")
+    ap.add_argument("--scale", action="store_true",
+                    help="instead: cold builds of the seed review (3 studies) and synthetic "
+                         "reviews of 30 and 300 studies (issue 13: 300 studies in under 60 s)")
     ap.add_argument("--profile", action="store_true",
                     help="instead: profile one cold seed build in-process (jobs=1) with cProfile")
     args = ap.parse_args(argv)
@@ -478,6 +533,15 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {load_start[0]:.2f}", flush=True)
     if args.profile:
         profile_seed()
+        return 0
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="carsynth-scale-") as tmp:
+            print("scale: seed review, then 30 and 300 synthetic studies (cold builds) ...",
+                  flush=True)
+            runs = bench_scale(Path(args.keep) if args.keep else Path(tmp), args.include)
+        print_scale(runs, (load_start[0], os.getloadavg()[0]))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"scale": runs}, indent=2) + "\n")
         return 0
     if args.keep:
         tmp_ctx = None
