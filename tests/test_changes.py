@@ -78,7 +78,7 @@ def test_changed_count_names_the_study_record_and_fields():
     md = markdown(cs, "CAR-T review")
     assert ("| Incidence of CRS, any grade (`crs_any_incidence`) | changed | 3 | "
             "0.882 [0.648, 0.968] → 0.880 [0.620, 0.970] | 61% → 68% |") in md
-    assert ("- `crs_any_incidence`: Ma 2024: record crs_any changed "
+    assert ("- `crs_any_incidence`: Ma 2024: record crs\\_any changed "
             "(studies/ma2024.yaml: events 76 → 75, percent 81.7 → none)") in md
 
 
