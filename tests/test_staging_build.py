@@ -109,3 +109,19 @@ def test_unusable_output_paths_are_clear_errors(project, capsys, target):
     assert code not in (0, 70) and "internal error" not in err and "bug" not in err
     assert err.startswith("carsynth build: ") and len(err.splitlines()) == 1
     assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+
+
+def test_outputs_no_longer_produced_are_removed(project):
+    """An analysis dropped from the plan leaves no stale files behind (its folder goes);
+    the user's own files stay."""
+    assert _build() == 0
+    out = project / "output"
+    (out / "my-notes.md").write_text("mine\n")
+    assert (out / "gc_cr" / "forest.png").is_file()
+    plan = yaml.safe_load((project / "review.yaml").read_text())
+    plan["analyses"] = [a for a in plan["analyses"] if a["id"] != "gc_cr"]
+    (project / "review.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True, sort_keys=False))
+    assert _build() == 0
+    assert not (out / "gc_cr").exists()
+    assert (out / "crs_any_incidence" / "forest.png").is_file()
+    assert (out / "my-notes.md").read_text() == "mine\n"

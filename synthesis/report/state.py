@@ -107,10 +107,7 @@ def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, 
     analysis (for rendered ones ``files`` may be a list: hashes are filled in here);
     entries of analyses not rendered must be :func:`intact` (their files are kept).
     """
-    old = read_state(out_dir)
-    old_managed = set(old.get("files", {}))
-    for e in old.get("analyses", {}).values():
-        old_managed.update((e.get("files") or {}).keys())
+    old_managed = _previous_outputs(out_dir)
     new_entries: dict[str, dict[str, Any]] = {}
     managed: dict[str, str] = {}
     result = CommitResult()
@@ -153,6 +150,22 @@ def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, 
     result.warnings += st.warnings
     result.swapped = True
     return result
+
+
+def _previous_outputs(out_dir: Path) -> set[str]:
+    """Every file the previous build made (from its state, of any format), so outputs no
+    longer produced are dropped instead of carried over as if they were the user's."""
+    try:
+        state = json.loads((out_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(state, dict):
+        return set()
+    paths = set(state.get("files") or ())
+    for e in (state.get("analyses") or {}).values():
+        if isinstance(e, dict):
+            paths.update(e.get("files") or ())  # a dict (format 2) or a list (format 1)
+    return {p for p in paths if isinstance(p, str)}
 
 
 def run_folder(name: str) -> str:
