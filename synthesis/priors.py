@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-RATIO_MEASURES = ("OR", "RR", "HR", "RATIO", "PETO")
+from .measures import RATIO as RATIO_MEASURES  # noqa: E402  (the measure registry's)
 #: half-normal scale of the default τ prior, by measure (see the module docstring)
 DEFAULT_HALF_NORMAL_SCALE: dict[str, float] = {**{m: 0.5 for m in RATIO_MEASURES}, "PLO": 1.0}
 

@@ -23,7 +23,7 @@ from .robplots import RobRow
 from .smallstudy import SmallStudyTest, egger, peters
 from .sof import SofRowResult, SofTableResult, sof_row
 
-RATIO_MEASURES = ("OR", "RR", "HR", "RATIO")
+from ..measures import RATIO as RATIO_MEASURES  # noqa: E402  (the measure registry's)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-RATIO_MEASURES = ("OR", "RR", "HR", "RATIO", "PETO")
-PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
+from ..measures import PROPORTION as PROPORTION_MEASURES  # noqa: E402  (the registry's)
+from ..measures import RATIO as RATIO_MEASURES  # noqa: E402
 SHORT_METHOD = {"bayes": "Bayesian RE", "random": "random effects", "common": "common effect",
                 "single": "single study"}
 SINGLE_MARK = "†"

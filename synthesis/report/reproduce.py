@@ -27,7 +27,6 @@ from .. import __version__
 #: the numbers each block prints, as named in PoolResult.to_dict() / result.json
 KEYS = ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2", "i2", "i2_tau2", "q", "q_pval",
         "pi_lb", "pi_ub")
-RATIO_MEASURES = ("OR", "RR", "RATIO", "HR", "PETO")
 _BACK = {"OR": "exp", "RR": "exp", "RATIO": "exp", "HR": "exp", "PETO": "exp",
          "PLO": "transf.ilogit", "PAS": "transf.iarcsin"}
 
