@@ -55,8 +55,7 @@ def _study_row(c, res, i, kind, measure, marks):
 
 
 def _pooled_rows(res, label, kind, measure, style="random", pi=True):
-    d = res.to_dict()
-    bt = d["backtransformed"]
+    bt = res.backtransformed()
     digits = measures.get(measure).digits
     ncols = {"binary": 2, "proportion": 1, "ratio": 1}[kind]
     cells = [""] * ncols  # group totals are filled in by the caller
@@ -71,24 +70,23 @@ def _pooled_rows(res, label, kind, measure, style="random", pi=True):
 
 
 def _het_line(res, prefix="Heterogeneity") -> str:
-    d = res.to_dict()
-    if d["k"] < 2:
-        return f"{prefix}: not applicable (k = {d['k']})"
-    if d["method"] == "GLMM":  # no τ² CI and no Q-based I² (metafor rma.glmm)
-        return (f"{prefix}: τ² = {_fmt(d['tau2'], 3)}; likelihood-ratio χ² = {_fmt(d['q'])}, "
-                f"df = {int(d['q_df'])} (P = {_pfmt(d['q_pval'])}); τ²-based I² = "
-                f"{_fmt(d['i2_tau2'], 0)}%")
-    tau = (f"τ² = {_fmt(d['tau2'], 3)} [{_fmt(d['tau2_ci_lb'], 3)}, {_fmt(d['tau2_ci_ub'], 3)}]; "
-           if d["method"] not in ("FE", "MH", "PETO") else "")
-    return (f"{prefix}: {tau}χ² = {_fmt(d['q'])}, df = {int(d['q_df'])} "
-            f"(P = {_pfmt(d['q_pval'])}); I² = {_fmt(d['i2'], 0)}%")
+    if res.k < 2:
+        return f"{prefix}: not applicable (k = {res.k})"
+    if res.method == "GLMM":  # no τ² CI and no Q-based I² (metafor rma.glmm)
+        return (f"{prefix}: τ² = {_fmt(res.tau2, 3)}; likelihood-ratio χ² = {_fmt(res.q)}, "
+                f"df = {int(res.q_df)} (P = {_pfmt(res.q_pval)}); τ²-based I² = "
+                f"{_fmt(res.i2_tau2, 0)}%")
+    tau = (f"τ² = {_fmt(res.tau2, 3)} [{_fmt(res.tau2_ci_lb, 3)}, {_fmt(res.tau2_ci_ub, 3)}]; "
+           if res.method not in ("FE", "MH", "PETO") else "")
+    return (f"{prefix}: {tau}χ² = {_fmt(res.q)}, df = {int(res.q_df)} "
+            f"(P = {_pfmt(res.q_pval)}); I² = {_fmt(res.i2, 0)}%")
 
 
 def _overall_line(res) -> str:
-    d = res.to_dict()
-    if d["df"] is not None:
-        return f"Test for overall effect: t({int(d['df'])}) = {_fmt(abs(d['stat']))} (P = {_pfmt(d['pval'])})"
-    return f"Test for overall effect: Z = {_fmt(abs(d['stat']))} (P = {_pfmt(d['pval'])})"
+    stat = _fmt(abs(res.stat))
+    if math.isfinite(res.df):
+        return f"Test for overall effect: t({int(res.df)}) = {stat} (P = {_pfmt(res.pval)})"
+    return f"Test for overall effect: Z = {stat} (P = {_pfmt(res.pval)})"
 
 
 def estimate_rows(fit: AnalysisFit, plan_row: ForestRow, lvl: int) -> list[ForestRow]:
