@@ -16,6 +16,7 @@ import zipfile
 from typing import Iterable
 
 from .sof import SofRowResult, SofTableResult
+from ..report.escape import md
 
 HEADERS = ("Outcome", "Risk with {comparison}", "Risk with {intervention} (95% CI)",
            "Difference (95% CI)", "Relative effect (95% CI)", "Participants (studies)",
@@ -45,7 +46,7 @@ def _preamble(t: SofTableResult) -> list[str]:
 
 
 def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return md(text)  # plan and study text: no raw HTML or Markdown (synthesis.report.escape)
 
 
 def markdown(tables: Iterable[SofTableResult]) -> str:

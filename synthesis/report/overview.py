@@ -18,9 +18,10 @@ import math
 import textwrap
 from dataclasses import dataclass
 from typing import Any
+from .escape import md
 
-from ..measures import PROPORTION as PROPORTION_MEASURES  # noqa: E402  (the registry's)
-from ..measures import RATIO as RATIO_MEASURES  # noqa: E402
+RATIO_MEASURES = ("OR", "RR", "HR", "RATIO", "PETO")
+PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
 SHORT_METHOD = {"bayes": "Bayesian RE", "random": "random effects", "common": "common effect",
                 "single": "single study"}
 SINGLE_MARK = "†"
@@ -224,10 +225,10 @@ def _footnote(rows: list[OverviewRow]) -> str:
 
 def overview_markdown(rows: list[OverviewRow], title: str) -> str:
     """The overview as a Markdown table (with a link from each row to its forest plot)."""
-    out = [f"## {title}", "", "| " + " | ".join(TABLE_HEADER) + " |",
+    out = [f"## {md(title)}", "", "| " + " | ".join(TABLE_HEADER) + " |",
            "|" + "---|" * len(TABLE_HEADER)]
     for r in rows:
-        cells = [c.replace("|", "\\|") for c in _cells(r)]
+        cells = [md(c) for c in _cells(r)]  # plan text: no raw HTML or Markdown (report.escape)
         cells[1] = f"[{cells[1]}]({r.analysis_id}/forest.png)"
         out.append("| " + " | ".join(cells) + " |")
     out += ["", _footnote(rows), ""]
