@@ -299,12 +299,13 @@ class BayesPosterior:
         return out
 
     def plot(self, ax=None, param: str = "mu", label: str | None = None):
-        """Posterior density of ``param`` with its central credible interval shaded."""
-        import matplotlib.pyplot as plt
-
+        """Posterior density of ``param`` with its central credible interval shaded (on a new
+        figure outside pyplot when ``ax`` is None)."""
         _check_param(param)
         if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3))
+            from .drawing import new_figure
+
+            ax = new_figure(5, 3).add_subplot()
         lo, hi = self.interval(param)
         q_lo, q_hi = self.quantile(param, 0.001), self.quantile(param, 0.999)
         x = np.linspace(0.0 if param == "tau" else q_lo, q_hi, 400)

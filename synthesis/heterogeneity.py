@@ -107,11 +107,12 @@ class MetaRegression:
         }
 
     def plot(self, ax=None, column: int = 1, label: str | None = None):
-        """Bubble plot: effect against the moderator, bubble area ∝ weight, with the fitted line."""
-        import matplotlib.pyplot as plt
-
+        """Bubble plot: effect against the moderator, bubble area ∝ weight, with the fitted line
+        (on a new figure outside pyplot when ``ax`` is None)."""
         if ax is None:
-            _, ax = plt.subplots(figsize=(5, 4))
+            from .drawing import new_figure
+
+            ax = new_figure(5, 4).add_subplot()
         xcol = self.x[:, column]
         w = 1 / (self.vi + self.tau2)
         ax.scatter(xcol, self.yi, s=300 * w / w.max(), facecolor="0.85", edgecolor="0.2", zorder=3)
