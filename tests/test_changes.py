@@ -149,3 +149,16 @@ def test_markdown_escapes_plan_text():
     cur = {"a": {"row": _row(1.1, 0.5, 2.0, 0.0, title="<img src=x> | y")}}
     md = markdown(diff(prev, cur), "T")
     assert "&lt;img src=x&gt; \\| y" in md and "<img" not in md
+
+
+def test_a_change_of_the_leading_model_is_named():
+    """k 4 -> 5: the small-k rule hands the lead from the Bayesian fit to the plan's model."""
+    bayes = "Bayesian random effects, half-normal(0.5) prior on τ; 95% CrI"
+    old = _row(0.52, 0.22, 1.21, 20.0, k=4, measure="HR") | {"lead_method": bayes}
+    new = _row(0.50, 0.30, 0.85, 10.0, k=5, measure="HR") | {"lead_method": "REML, ad hoc HKSJ"}
+    cs = diff({"a": {"row": old}}, {"a": {"row": new}})
+    assert terminal_table(cs, "C.md").splitlines()[1] == (
+        "  a  k 4 → 5; 0.52 [0.22, 1.21] → 0.50 [0.30, 0.85]; I² 20% → 10% "
+        "(lead: Bayesian random effects → REML)")
+    assert ("0.52 [0.22, 1.21] → 0.50 [0.30, 0.85] (lead: Bayesian random effects, "
+            "half-normal(0.5) prior on τ; 95% CrI → REML, ad hoc HKSJ) |") in markdown(cs, "t")

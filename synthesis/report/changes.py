@@ -35,6 +35,7 @@ class Summary:
     ci_ub: float | None
     i2: float | None
     measure: str
+    lead: str = ""  # which estimate leads (results.csv's lead_method), when the row says
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Summary:
@@ -43,7 +44,7 @@ class Summary:
             return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
         return cls(int(row.get("k") or 0), num("estimate"), num("ci_lb"), num("ci_ub"), num("i2"),
-                   str(row.get("measure", "")))
+                   str(row.get("measure", "")), str(row.get("lead_method") or ""))
 
     @property
     def digits(self) -> int:
@@ -57,6 +58,10 @@ class Summary:
             return "no estimate"
         d = self.digits
         return f"{fixed(self.estimate, d)} [{fixed(self.ci_lb, d)}, {fixed(self.ci_ub, d)}]"
+
+    def lead_short(self) -> str:
+        """The lead's name up to its first comma or semicolon ("Bayesian random effects")."""
+        return self.lead.replace(";", ",").split(",")[0].strip()
 
     def i2_text(self) -> str:
         return "—" if self.i2 is None else f"{fixed(self.i2, 0)}%"
@@ -234,6 +239,14 @@ def diff(previous: Mapping[str, Mapping[str, Any]], current: Mapping[str, Mappin
 # --- presentation ------------------------------------------------------------------------
 
 
+def _lead_change(old: Summary | None, new: Summary | None, short: bool) -> str:
+    """' (lead: A → B)' when the estimate that leads changed model, else ''."""
+    if old is None or new is None or old.lead == new.lead or not (old.lead and new.lead):
+        return ""
+    a, b = (old.lead_short(), new.lead_short()) if short else (old.lead, new.lead)
+    return f" (lead: {a} → {b})"
+
+
 def _arrow(old: str | None, new: str | None) -> str:
     if old is None:
         return new or "—"
@@ -256,6 +269,7 @@ def markdown(cs: ChangeSet, title: str) -> str:
         old, new = c.old, c.new
         k = _arrow(str(old.k) if old else None, str(new.k) if new else None)
         est = _arrow(old.estimate_text() if old else None, new.estimate_text() if new else None)
+        est += md(_lead_change(old, new, short=False))
         i2 = _arrow(old.i2_text() if old else None, new.i2_text() if new else None)
         status = c.status if c.results_changed or c.status != "changed" else "studies changed"
         lines.append(f"| {md(c.title)} (`{c.id}`) | {status} | {k} | {est} | {i2} |")
@@ -299,7 +313,8 @@ def terminal_table(cs: ChangeSet, where: str, limit: int = 12) -> str:
         if c.results_changed:
             lines.append(f"  {c.id:<{width}}  k {_arrow(str(old.k), str(new.k))}; "
                          f"{_arrow(old.estimate_text(), new.estimate_text())}; "
-                         f"I² {_arrow(old.i2_text(), new.i2_text())}")
+                         f"I² {_arrow(old.i2_text(), new.i2_text())}"
+                         f"{_lead_change(old, new, short=True)}")
         else:
             lines.append(f"  {c.id:<{width}}  same numbers; studies changed")
         for s in c.studies:
