@@ -250,3 +250,28 @@ def test_a_fresh_clone_builds_and_says_its_papers_are_missing(tmp_path):
                             r"checked without their papers", line)
                for line in done.stderr.splitlines()), done.stderr
     assert (clone / "output" / "CHANGES.md").is_file()
+
+
+def test_a_missing_sources_argument_is_named_as_such(project, capsys):
+    rc, _, err = _build(project, capsys, "--only", "gc_cr", "--sources", "/nonexistent/papers")
+    assert rc == 0
+    assert re.fullmatch(r"quotes not verified: the sources folder /nonexistent/papers "
+                        r"\(--sources\) does not exist; \d+ study files were checked without "
+                        r"their papers", err.splitlines()[-1])
+
+
+def test_several_missing_plan_folders_are_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    from synthesis.cli.build_report import SourcesUsed, diagnostics
+
+    there = tmp_path / "papers"
+    there.mkdir()
+    used = SourcesUsed((there, tmp_path / "a", tmp_path / "b"), ("papers", "a", "b"),
+                       "review.yaml, sources:")
+    found = diagnostics([SimpleNamespace(path=tmp_path / "s.yaml", study=None, messages=[])],
+                        tmp_path, used)
+    assert found.lines == ("quotes not verified: the sources folders a, b (review.yaml, "
+                           "sources:) do not exist",)
+    assert found.strict_failure() == ("build stopped: an unverified sources folder under "
+                                      "--strict; previous outputs left untouched")
