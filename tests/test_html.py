@@ -76,6 +76,8 @@ def test_each_analysis_shows_lead_alternatives_plots_and_not_pooled():
     crs = _part(page, "crs")
     assert "I² is imprecise with three studies." in crs
     assert "τ²-based I² = 60% [0%, 99%]" in crs and "τ = 0.433 [0.000, 3.130]" in crs
+    assert "Q: 5.18, df = 2, p = 0.08" in crs  # df as a count, not 2.0
+    assert "<strong>Proportion 88.2% [64.8%, 96.8%] (95% CI)</strong>" in crs
     for img in ("crs/leave_one_out.png", "crs/baujat.png", "crs/bubble_year.png"):
         assert f'<img src="{img}"' in crs
     assert "Meta-regression: year" in crs

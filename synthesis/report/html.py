@@ -88,7 +88,10 @@ def _het_section(h: dict[str, Any] | None) -> list[str]:
             bits.append(f"τ = {_fmt(h['tau'], 3)}" + (
                 f" [{_fmt(ci[0], 3)}, {_fmt(ci[1], 3)}]" if ci and ci[0] is not None else ""))
         if h.get("q") is not None:
-            bits.append(f"Q = {_fmt(h['q'])}, df = {h.get('q_df')}, p = {_pfmt(h.get('q_pval'))}")
+            df = h.get("q_df")
+            df_text = f"{df:g}" if isinstance(df, (int, float)) else "—"
+            bits.append(f"{h.get('q_label') or 'Q'}: {_fmt(h['q'])}, df = {df_text}, "
+                        f"p = {_pfmt(h.get('q_pval'))}")
         if bits:
             out.append(f"<p class=\"note\">{e('; '.join(bits))}</p>")
     return out
@@ -101,7 +104,8 @@ def _analysis_section(r: dict[str, Any], het: dict[str, Any] | None, files: list
     measure = r["measure"]
     if r.get("estimate") is not None:
         single = " (a single study, not pooled)" if r.get("k") == 1 else ""
-        parts.append(f"<p class=\"lead\"><strong>{e(measure)} {e(estimate_text(r))}</strong>; "
+        name = "Proportion" if measure in PROPORTION_MEASURES else measure
+        parts.append(f"<p class=\"lead\"><strong>{e(name)} {e(estimate_text(r))}</strong>; "
                      f"k = {r['k']}{e(single)}. Lead estimate: {e(r.get('lead_method') or '')}.</p>")
         if r.get("lead_rule") and r.get("alternatives"):
             parts.append(f"<p class=\"why\">Why this one: {e(r['lead_rule'])}</p>")
