@@ -31,14 +31,14 @@ from .text import Document
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
 
-_COHORT_WORDS = re.compile(r"(?<![\d.,])(\d+)\s+(?:patients|children|participants|subjects|cases|adults)\b"
+_COHORT_WORDS = re.compile(r"(?<![\d.,])(\d{1,9})\s+(?:patients|children|participants|subjects|cases|adults)\b"
                            r"(?!\s*\(\s*\d+(?:\.\d+)?\s*%)", re.IGNORECASE)  # not "25 patients (83.3%)"
-_PCT_ANY = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*%")
+_PCT_ANY = re.compile(r"(?<![\d.])(\d{1,12}(?:\.\d{1,12})?)\s*%")
 # two n/N counts in an explicit comparison, then a p: a 2x2 table whose p can be recomputed
-_N_OVER_N = r"(?<![\d./])(\d+)\s*/\s*(\d+)(?![\d/])"
+_N_OVER_N = r"(?<![\d./])(\d{1,9})\s*/\s*(\d{1,9})(?![\d/])"
 _TWO_BY_TWO = re.compile(
     _N_OVER_N + r"(?P<between>[^/]{1,160}?)" + _N_OVER_N + r"(?P<after>[^/]{0,220}?)"
-    r"(?<![A-Za-z])[pP]\s*(=|<)\s*(\d*\.?\d+)")
+    r"(?<![A-Za-z])[pP]\s*(=|<)\s*(\d{0,3}\.?\d{1,12})(?!\d)")
 _COMPARISON = re.compile(r"\b(vs\.?|versus|compared|than|with|without)\b", re.IGNORECASE)
 _P_HEADER = re.compile(r"^\s*p(?:\s*-?\s*values?)?\b", re.IGNORECASE)
 
@@ -121,11 +121,14 @@ def audit_text(text: str, page: int = 1, sizes: Sizes | None = None) -> list[Fin
         findings.append(Finding(sev, kind, page, _line_of(text, start), _quote(text, start, end), msg))
 
     for hit in detect(text):
-        if isinstance(hit, Count):
-            _check_count(add, hit, sizes)
-        elif isinstance(hit, Ratio):
-            _check_ratio(add, hit, text)
-        elif isinstance(hit, PValue):
+        try:
+            if isinstance(hit, Count):
+                _check_count(add, hit, sizes)
+            elif isinstance(hit, Ratio):
+                _check_ratio(add, hit, text)
+        except ValueError:  # a number beyond what printed() accepts: nothing to check
+            continue
+        if isinstance(hit, PValue):
             try:
                 if float(hit.value) > 1:
                     add("error", "impossible", hit.start, hit.end,
@@ -298,7 +301,7 @@ def table_findings(rows: list[list[str]], page: int) -> list[Finding]:
             k = j if len(cells) == len(header) else len(cells) - 1 - from_right
             if not 0 <= k < len(cells):
                 continue
-            m = re.fullmatch(r"[<>=≤≥]?\s*(\d*\.?\d+)\s*[*∗†‡#a-z]*", cells[k])
+            m = re.fullmatch(r"[<>=≤≥]?\s*(\d{0,12}\.?\d{1,12})\s*[*∗†‡#a-z]*", cells[k])
             if m and float(m.group(1)) > 1:
                 findings.append(Finding(
                     "error", "impossible", page, i, " | ".join(c for c in row if c),

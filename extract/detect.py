@@ -32,7 +32,7 @@ from . import numbers as num
 _FOLD = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
                       | {"\u00b7": ".", "\u2009": " ", "\u00a0": " ", "\u202f": " "})
 
-NUM = r"(?:\d+(?:\.\d+)?|\.\d+)"
+NUM = r"(?:\d{1,12}(?:\.\d{1,12})?(?![\d.])|\.\d{1,12}(?!\d))"  # no paper prints longer numbers
 _N = rf"({NUM})"
 _SEP = r"\s*(?:-|to|,|;)\s*"
 _OP = r"(<=|>=|=<|=>|≤|≥|<|>|=)"
@@ -62,24 +62,24 @@ _BARE = re.compile(
 _RANGE_WORDS = re.compile(r"median|mean|range|IQR|interquartile|±|\bSD\b", re.IGNORECASE)
 
 _P = re.compile(rf"(?<![A-Za-z])[pP](?:\s*-?\s*values?)?(?:\s*\$)?(?:\s*(?:of|was|is|,))?\s*(?:{_OP}|(?=[.\d]))"
-                rf"\s*\$?\s*(?P<value>\d*\.\d+|[01](?![\d.]))\$?")
+                rf"\s*\$?\s*(?P<value>\d{{0,3}}\.\d{{1,12}}(?!\d)|[01](?![\d.]))\$?")
 _P_MORE = re.compile(r"\$?\s*(?:for\s+[\w-]+(?:\s+[\w-]+)?\s*)?(?:,\s*and\s+|,\s*|\s+and\s+)\$?\s*"
-                     r"(?:[pP]\s*=\s*)?\$?\s*(?P<value>\d*\.\d+)(?!\d)\$?")
+                     r"(?:[pP]\s*=\s*)?\$?\s*(?P<value>\d{0,3}\.\d{1,12})(?!\d)\$?")
 _THRESHOLD_BEFORE = re.compile(r"(criterion|criteria|threshold|cut-?off|alpha|level|significance|"
                                r"defined as|set at|values?)\s*(?:of|at|was|:)?\s*\(?$", re.IGNORECASE)
 _THRESHOLD_AFTER = re.compile(r"^[\s\w(),-]{0,30}?(was|were|is|are)\s+(considered|regarded|deemed|"
                               r"defined|set)|^\s*\(two-sided\)|^\s*(was|were)\s+used", re.IGNORECASE)
 
-_N_OVER_N_PCT = re.compile(rf"(?<![\d.,/])(\d+)\s*/\s*(\d+)\s*[(\[]\s*{_N}\s*%?\s*[)\]]")
-_PCT_N_OVER_N = re.compile(rf"(?<![\d.])({NUM})\s*%\s*[(\[]\s*(?:[nN]\s*=\s*)?(\d+)\s*/\s*(\d+)\s*[)\]]")
-_PCT_N_EQ = re.compile(rf"(?<![\d.])({NUM})\s*%\s*\(\s*[nN]\s*=\s*(\d+)\s*\)")
-_N_PCT = re.compile(rf"(?<![\d.,/\-])(\d+|{WORD_NUMBER})\s*(?:patients?\s*|cases?\s*)?\(\s*{_N}\s*%\s*\)"
-                    rf"(?:\s+of\s+(?:the\s+)?(\d+)\b)?", re.IGNORECASE)
-_N_CELL = re.compile(rf"(?<![\d.,/\-])(\d+)\s*\(\s*{_N}\s*\)(?!\s*%)")
-_N_OF_N = re.compile(r"(?<![\d.,/])(\d+|" + WORD_NUMBER + r")\s+(?:\(\d+(?:\.\d+)?%\)\s+)?(?:out\s+)?of\s+"
-                     r"(?:the\s+|all\s+|these\s+)?(\d+)\s+(?:[\w-]+\s+){0,2}?(?:patients|children|"
+_N_OVER_N_PCT = re.compile(rf"(?<![\d.,/])(\d{{1,9}})\s*/\s*(\d{{1,9}})\s*[(\[]\s*{_N}\s*%?\s*[)\]]")
+_PCT_N_OVER_N = re.compile(rf"(?<![\d.])({NUM})\s*%\s*[(\[]\s*(?:[nN]\s*=\s*)?(\d{{1,9}})\s*/\s*(\d{{1,9}})\s*[)\]]")
+_PCT_N_EQ = re.compile(rf"(?<![\d.])({NUM})\s*%\s*\(\s*[nN]\s*=\s*(\d{{1,9}})\s*\)")
+_N_PCT = re.compile(rf"(?<![\d.,/\-])(\d{{1,9}}|{WORD_NUMBER})\s*(?:patients?\s*|cases?\s*)?\(\s*{_N}\s*%\s*\)"
+                    rf"(?:\s+of\s+(?:the\s+)?(\d{{1,9}})\b)?", re.IGNORECASE)
+_N_CELL = re.compile(rf"(?<![\d.,/\-])(\d{{1,9}})\s*\(\s*{_N}\s*\)(?!\s*%)")
+_N_OF_N = re.compile(r"(?<![\d.,/])(\d{1,9}|" + WORD_NUMBER + r")\s+(?:\(\d+(?:\.\d+)?%\)\s+)?(?:out\s+)?of\s+"
+                     r"(?:the\s+|all\s+|these\s+)?(\d{1,9})\s+(?:[\w-]+\s+){0,2}?(?:patients|children|"
                      r"participants|subjects|cases|adults|recipients|evaluable)", re.IGNORECASE)
-_SIZE = re.compile(r"(?<![A-Za-z])[nN]\s*=\s*(\d+)(?![\d.])")
+_SIZE = re.compile(r"(?<![A-Za-z])[nN]\s*=\s*(\d{1,9})(?![\d.])")
 _RATE = re.compile(rf"(?<![\d.])({NUM})\s*%\s*±\s*({NUM})\s*%?")
 _COUNT_HEADER = re.compile(r"\b(?:n|No\.)\s*\(%\)|\bn\s*\(\s*%\s*\)|number \(%\)", re.IGNORECASE)
 _NEAR_UNIT = re.compile(r"[ \t]*(?:(?:mg|g|kg|ml|µg|μg|mm|cm|m2|days?|d|weeks?|months?|years?|h|hours?|cells|"

@@ -59,3 +59,27 @@ def test_the_audit_raises_no_false_alarm_on_the_corpus(entry):
     the audit may add notes, never a warning or an error."""
     findings = audit_text(entry["text"])
     assert [f for f in findings if f.severity != "note"] == [], entry["source"]
+
+
+def test_detection_audit_and_drafting_take_bounded_time_on_hostile_text():
+    """Seeded noise built from the tokens the patterns look for, a 100,000-digit number and a
+    100,000-character author list: every pass stays linear (no catastrophic backtracking)."""
+    import random
+    import time
+
+    from extract.draft.citation import find_citation
+    from extract.draft.propose import propose
+
+    rng = random.Random(13)
+    tokens = ["HR", "OR", "(", ")", "95%", "CI", ",", ";", "-", "–", "p", "=", "<", "0.", "1.", "12", "3.4",
+              "%", "/", "n", "N", "patients", "group", "of", "and", "vs", "\t", "|", "\n", "grade",
+              "(n = 45)", "CRS", "1.00 (Reference)", "respectively", "$", "Table 1 |"]
+    noise = " ".join(rng.choice(tokens) for _ in range(15000))
+    texts = [noise, "HR 0." + "1" * 100_000 + " (95% CI 0.1-0.2)", ("Xx Yy Zz " * 30 + "AB, ") * 300 + "(2020) x"]
+    for text in texts:
+        t0 = time.process_time()  # CPU time: other processes on the machine do not count
+        detect(text)
+        audit_text(text)
+        propose([text], "text")
+        find_citation(text)
+        assert time.process_time() - t0 < 10, text[:40]

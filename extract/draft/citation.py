@@ -20,11 +20,13 @@ _REGISTRATIONS = re.compile(
     r"\d{4}-\d{6}-\d{2})\b")
 _REFERENCES = re.compile(r"^\s*(?:#+\s*)?(?:references|bibliography|literature cited)\s*$",
                          re.IGNORECASE | re.MULTILINE)
-# "Ma Y, Zhou H, … and Wang X (2024) The influence of … leukemia. Front. Immunol. 15:1448709. doi: …"
-_CITATION_LINE = re.compile(
-    r"(?P<authors>(?:[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)* [A-Z]{1,3}(?:,| and) )+[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*"
-    r" [A-Z]{1,3}|[A-Z][\w'’-]+ [A-Z]{1,3},?(?: et al\.?)?)\s*\((?P<year>(?:19|20)\d\d)\)\s*"
-    r"(?P<title>[^\n]{10,400}?)\.\s+\*?(?P<journal>[A-Z][A-Za-z. &]{2,80}?)\*?\.?\s+(?P<volume>\d+)"
+# "Ma Y, Zhou H, … and Wang X (2024) The influence of … leukemia. Front. Immunol. 15:1448709. doi: …":
+# the authors are the text from the line start to "(year)", checked name by name (no nested
+# quantifiers over the whole list, so the search is linear in the text); then title, journal, volume
+_YEAR_PAREN = re.compile(r"\(((?:19|20)\d\d)\)")
+_NAME = re.compile(r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+){0,3} [A-Z]{1,3}")
+_AFTER_YEAR = re.compile(
+    r"\s*(?P<title>[^\n]{10,400}?)\.\s+\*?(?P<journal>[A-Z][A-Za-z. &]{2,80}?)\*?\.?\s+(?P<volume>\d+)"
     r"(?::(?P<pages>[\w–-]+))?")
 _TO_CITE = re.compile(
     r"To cite:\s*(?P<authors>[^.]+?(?:et al)?)\.\s+(?P<title>[^\n]{10,400}?)\.\s+(?P<journal>[A-Z][A-Za-z. &]{2,80}?)"
@@ -76,12 +78,37 @@ def _split_authors(text: str) -> tuple[list[str], bool]:
     return [_surname_first(n) for n in names if 1 < len(n) < 60], complete
 
 
+class _Cited(dict):
+    """A citation line's parts, read like a regex match (group(name))."""
+
+    def group(self, name: str) -> str:
+        return self[name]
+
+    def groupdict(self) -> dict:
+        return self
+
+
+def _citation_line(head: str) -> _Cited | None:
+    for y in _YEAR_PAREN.finditer(head):
+        line_start = head.rfind("\n", 0, y.start()) + 1
+        authors = head[line_start: y.start()].strip()
+        if not authors or len(authors) > 2000:
+            continue
+        names = [n.strip() for n in re.split(r",\s*|\s+and\s+", re.sub(r",?\s*et al\.?$", "", authors))]
+        if not names or not all(len(n) <= 60 and _NAME.fullmatch(n) for n in names):
+            continue
+        rest = _AFTER_YEAR.match(head, y.end(), min(len(head), y.end() + 700))
+        if rest:
+            return _Cited(authors=authors, year=y.group(1), **rest.groupdict())
+    return None
+
+
 def find_citation(full: str, metadata: dict | None = None) -> Citation:
     meta = metadata or {}
     body = body_before_references(full)
     head = body[:20000]
     c = Citation()
-    m = _CITATION_LINE.search(head) or _TO_CITE.search(head)
+    m = _citation_line(head) or _TO_CITE.search(head)
     if m:
         c.authors, c.authors_complete = _split_authors(m.group("authors"))
         c.title = " ".join(m.group("title").split()).strip("* ")
