@@ -69,7 +69,7 @@ def first_failure(study: Study, r: Any, analysis: Analysis) -> tuple[str, str] |
     """(rule, reason) of the first rule that stops record ``r``; None when it may be pooled."""
     s = analysis.select
     if r.review == "pending":
-        return "pending_review", f"pending review: record '{r.id}' is a draft (review: pending)"
+        return "pending_review", f"pending review (record '{r.id}' says review: pending)"
     if isinstance(r, PValueRecord):
         test = f" ({r.test})" if r.test else ""
         return "pvalue_only", (f"not poolable: reported p {_p_text(r)}{test} for {r.comparison}, "

@@ -72,8 +72,8 @@ def test_pending_review_is_never_pooled_and_is_listed():
                    study("b", records=[prop()]))
     assert used == ["b"]
     assert np["a"][0] == "pending_review"
-    assert np["a"][1] == "not pooled (pending_review): pending review: record 'crs' is a draft " \
-                         "(review: pending)"
+    assert np["a"][1] == "not pooled (pending_review): pending review (record 'crs' says " \
+                         "review: pending)"
 
 
 def test_a_pending_record_gives_way_to_an_accepted_one_in_the_same_study():

@@ -137,8 +137,9 @@ class ProvenanceChecks:
                     self.check_quote((section, i, "quote"), g.quote, study)
                     self.check_numbers_in_quotes((section, i), g, ["n"], [g.quote], g.derived)
                 elif g.n is not None and "n" not in g.derived:
+                    what = "group" if section == "groups" else "stratum"
                     self.add(WARNING, (section, i, "n"),
-                             "group size has no quote; add `quote:` so it can be traced")
+                             f"{what} size has no quote; add `quote:` so it can be traced")
         for j, q in enumerate(study.grading.quotes if study.grading is not None else []):
             self.check_quote(("grading", "quotes", j), q, study)
         for section, obj, fields in (
