@@ -13,17 +13,29 @@ from .progress import spinner
 __all__ = ["build_parser", "main"]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("carsynth")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from extract import paper
 
-    from . import build, heterogeneity, pool, validate
+    from . import build, heterogeneity, pool, source, validate
 
     parser = argparse.ArgumentParser(
         prog="carsynth",
         description="Evidence synthesis from structured study extractions.",
     )
+    parser.add_argument("--version", action="version", version=f"carsynth {_version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     validate.add_parsers(sub)
+    source.add_parser(sub)
     paper.add_parsers(sub)
     build.add_parser(sub)
     heterogeneity.add_parser(sub)

@@ -7,17 +7,19 @@ from pathlib import Path
 
 from ..errors import BuildError
 from .build_report import BuildFeedback
-from ..plan import PlanError
+from ..plan import PlanError, load_plan, locate_plan, output_problem
 
 
 def run(args) -> int:
     from ..build import build
 
-    plan_path = Path(args.plan)
+    plan_path = locate_plan(args.plan)
     if not plan_path.is_file():
         print(f"carsynth build: {plan_path}: no such file (the review plan)", file=sys.stderr)
         return 2
     try:
+        if args.output:
+            _check_output(plan_path, Path(args.output))
         feedback = BuildFeedback(plan_path, args.sources, strict=args.strict, quiet=args.quiet)
         with feedback:  # progress line (terminal only); warnings kept for after the summary
             report = build(plan_path, Path(args.output) if args.output else None,
@@ -41,9 +43,21 @@ def run(args) -> int:
     return 0
 
 
+def _check_output(plan_path: Path, output: Path) -> None:
+    """--output obeys the plan's rule: never /, the project, studies, sources or the plan."""
+    from ..report.staging import check_path_text
+
+    check_path_text(output)  # a NUL byte: a clear error, before any system call
+    plan = load_plan(plan_path)
+    problem = output_problem(output, plan_path.resolve().parent, plan, plan_path, relative=False)
+    if problem:
+        raise BuildError([f"carsynth build: --output {output}: {problem}"])
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("build", help="regenerate every analysis, forest plot and result table")
-    p.add_argument("--plan", default="review.yaml", help="the review plan (default review.yaml)")
+    p.add_argument("--plan", metavar="FILE", help="the review plan (default: review.yaml here or "
+                   "in the nearest folder above)")
     p.add_argument("--output", metavar="DIR", help="output folder (default: the plan's, output/)")
     p.add_argument("--sources", metavar="DIR", help="source documents (default: the plan's)")
     p.add_argument("--force", action="store_true", help="rebuild even unchanged analyses")

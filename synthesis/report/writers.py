@@ -31,7 +31,8 @@ def result_row(fit: AnalysisFit) -> dict[str, Any]:
     a, data, main = fit.analysis, fit.data, fit.main
     row: dict[str, Any] = {"id": a.id, "title": a.title, "section": a.section,
                            "measure": a.measure, "model": a.model.method, "k": 0,
-                           "not_pooled": len(data.not_pooled)}
+                           "not_pooled": len(data.not_pooled),
+                           "not_pooled_reasons": [f"{n.label}: {n.reason}" for n in data.not_pooled]}
     if main is None:
         return row | {"note": "no study reports an estimate"}
     d = main.to_dict()
