@@ -14,6 +14,8 @@ from typing import Any
 
 from .errors import BuildError
 from .plan import Analysis, ReviewPlan
+from . import codes
+from .codes import Note
 from .select import AnalysisData, Contribution
 from .smallk import LabelledEstimate, LeadDecision, lead_estimates, needs_alternatives
 
@@ -40,6 +42,16 @@ class SubgroupTest:
 
 
 @dataclass(frozen=True)
+class SensitivityFit:
+    """A labelled sensitivity fit of the same studies (e.g. the inverse-variance logit
+    model beside a GLMM); its LabelledEstimate is among ``AnalysisFit.alternatives``."""
+
+    label: str
+    result: Any  # PoolResult
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class AnalysisFit:
     """Every fit of one analysis of the review plan."""
 
@@ -54,6 +66,8 @@ class AnalysisFit:
     lead: LabelledEstimate | None = None
     alternatives: tuple[LabelledEstimate, ...] = ()
     lead_rule: LeadDecision | None = None
+    # the fits behind sensitivity rows (e.g. the inverse-variance model beside a GLMM)
+    sensitivity: tuple[SensitivityFit, ...] = ()
     # the Bayesian posterior behind a Bayesian lead or alternative (report/bayesplot.py)
     bayes: Any = None
 
@@ -92,7 +106,11 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
     import numpy as np
 
     from . import effects
-    from .api import pool_counts, pool_effects
+    from dataclasses import replace
+
+    from .api import InputError, pool_counts, pool_effects, pool_glmm
+    from .constants import DEFAULTS
+    from .smallk import from_pool
     from .models import PoolSettings, subgroup_q
 
     a = analysis
@@ -129,7 +147,28 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
                    "event_c": np.array([r.reference.events for r in recs], float),
                    "n_c": np.array([r.reference.total for r in recs], float)}
             return pool_counts([c.label for c in cs], es, raw, settings)
+        if settings.method == "GLMM":
+            return glmm_or_iv(cs, es, settings)
         return pool_effects(es, [c.label for c in cs], settings)
+
+    def glmm_or_iv(cs, es, settings):
+        """The GLMM; where it has no finite estimate, the inverse-variance fit, saying why."""
+        recs = [c.record for c in cs]
+        if kind == "binary":
+            raw = {"event_e": np.array([r.exposed.events for r in recs], float),
+                   "n_e": np.array([r.exposed.total for r in recs], float),
+                   "event_c": np.array([r.reference.events for r in recs], float),
+                   "n_c": np.array([r.reference.total for r in recs], float)}
+        else:
+            raw = {"events": np.array([r.events for r in recs], float),
+                   "n": np.array([r.total for r in recs], float)}
+        try:
+            return pool_glmm([c.label for c in cs], es, raw, settings)
+        except InputError as exc:
+            res = pool_effects(es, [c.label for c in cs], replace(settings, method=DEFAULTS.method))
+            res.warnings.append(Note(codes.FALLBACK, f"{exc.message}; the inverse-variance "
+                                     f"{DEFAULTS.method} model is shown instead"))
+            return res
 
     main = fit(contribs) if contribs else None
     common = None
@@ -148,5 +187,15 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         sub_test = SubgroupTest(*subgroup_q([s.result.estimate for s in subgroups],
                                             [s.result.se for s in subgroups]))
     lead = lead_estimates(a, main, common, contribs)
+    sensitivity, alternatives = (), lead.alternatives
+    if main is not None and main.method == "GLMM" and main.k >= 2:
+        # the inverse-variance model on the escalc logit / log OR, kept beside the GLMM
+        iv = fit(contribs, DEFAULTS.method)
+        ci = {"wald": "Wald", "hksj": "HKSJ", "hksj-adhoc": "HKSJ ad hoc"}[iv.settings.ci_type]
+        label = (f"Inverse variance, {'logit' if a.measure == 'PLO' else 'log OR'} "
+                 f"({iv.method}, {ci})")
+        sensitivity = (SensitivityFit(label, iv, "the usual inverse-variance model on the "
+                                      "transformed scale (0.5 added to zero cells)"),)
+        alternatives += (from_pool(iv, "iv_sensitivity", label),)
     return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test, lead.lead,
-                       lead.alternatives, lead.decision, bayes=lead.bayes)
+                       alternatives, lead.decision, sensitivity, bayes=lead.bayes)

@@ -65,13 +65,16 @@ def test_result_json_traces_numbers_to_quotes_and_lists_unpoolable(project):
 
 
 def test_built_numbers_match_metafor(project):
-    """The shipped CRS incidence analysis as built, against metafor's rma(measure="PLO",
-    method="REML", test="adhoc") on the same counts (engine_cases.json,
-    build_crs_any_incidence, from tests/fixtures/metafor/make_engine_fixtures.R)."""
+    """The shipped CRS incidence analysis as built: its inverse-variance sensitivity row
+    against metafor's rma(measure="PLO", method="REML", test="adhoc") on the same counts
+    (engine_cases.json, build_crs_any_incidence, from make_engine_fixtures.R), and its GLMM
+    against rma.glmm (glmm_cases.json, seed_crs_any)."""
     cases = json.loads((REPO / "tests" / "fixtures" / "metafor" / "engine_cases.json").read_text())
     ref = next(c for c in cases if c["id"] == "build_crs_any_incidence")
     build(project / "review.yaml", sources=_sources(), jobs=1, only=["crs_any_incidence"])
-    info = json.loads((project / "output" / "crs_any_incidence" / "result.json").read_text())
+    built = json.loads((project / "output" / "crs_any_incidence" / "result.json").read_text())
+    # the plan pools incidence with a GLMM; the inverse-variance model is its sensitivity row
+    info = built["sensitivity"][0]
     assert [s["study"] for s in info["studies"]] == ref["input"]["study"]
     assert info["method"] == "REML" and info["ci_type"] == "hksj-adhoc"
     for key in ("estimate", "se", "tau2", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "q", "i2",
@@ -80,6 +83,14 @@ def test_built_numbers_match_metafor(project):
     assert info["tau2_ci_lb"] == ref["result"]["tau2_ci_lb"] == 0
     assert info["backtransformed"]["estimate"] == pytest.approx(ref["result"]["proportion"],
                                                                 rel=1e-6)
+    # the GLMM itself against metafor's rma.glmm (tests/fixtures/metafor/glmm, seed_crs_any)
+    glmm = next(c for c in json.loads((REPO / "tests" / "fixtures" / "metafor" / "glmm"
+                                       / "glmm_cases.json").read_text())["cases"]
+                if c["id"] == "seed_crs_any")["tight"]
+    assert built["method"] == "GLMM" and built["ci_type"] == "wald"
+    for key in ("estimate", "se", "ci_lb", "ci_ub"):
+        assert built[key] == pytest.approx(glmm[key], rel=1e-4), key
+    assert built["tau2"] == pytest.approx(glmm["tau2"], rel=1e-3)
 
 
 def test_outputs_are_byte_identical_and_rebuild_is_incremental(project, tmp_path):
