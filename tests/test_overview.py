@@ -206,3 +206,19 @@ def test_single_study_numbers_as_printed():
     row = OverviewRow("OS", "severe toxicity", "s", "S", "HR", 1, 93, True, 0.785, 0.25, 2.465,
                       printed=True)
     assert row.estimate_text() == "0.785 [0.25, 2.465]"  # not 0.79 [0.25, 2.47]
+
+
+def test_alternatives_listed_beside_the_lead_in_results_md():
+    from synthesis.report.overview import alternatives_markdown
+
+    rows = [{"title": "GC *PFS*", "measure": "HR", "estimate": 0.5214, "ci_lb": 0.2194,
+             "ci_ub": 1.2113, "level": 0.95, "lead_method": "Bayesian RE; 95% CrI",
+             "alternatives": [{"label": "Random effects (REML)", "estimate": 0.5235,
+                               "ci_lb": 0.0094, "ci_ub": 29.007, "interval": "CI",
+                               "level": 0.95}]},
+            {"title": "RUX", "measure": "HR", "estimate": 0.83, "alternatives": []}]
+    text = alternatives_markdown(rows)
+    assert "- **GC \\*PFS\\*** — lead: Bayesian RE; 95% CrI: 0.52 [0.22, 1.21]" in text
+    assert "  - Random effects (REML): 0.52 [0.01, 29.01] (95% CI)" in text
+    assert "RUX" not in text
+    assert alternatives_markdown(rows[1:]) == ""

@@ -18,10 +18,10 @@ import math
 import textwrap
 from dataclasses import dataclass
 from typing import Any
-from .escape import md
 
-RATIO_MEASURES = ("OR", "RR", "HR", "RATIO", "PETO")
-PROPORTION_MEASURES = ("PR", "PLO", "PAS", "PFT")
+from ..measures import PROPORTION as PROPORTION_MEASURES  # noqa: E402  (the registry's)
+from ..measures import RATIO as RATIO_MEASURES  # noqa: E402
+from .escape import md
 SHORT_METHOD = {"bayes": "Bayesian RE", "random": "random effects", "common": "common effect",
                 "single": "single study"}
 SINGLE_MARK = "†"
@@ -370,3 +370,30 @@ def overview_outputs(plan, rows_by_id: dict[str, dict[str, Any]]
     rows = overview_rows(spec, rows_by_id)
     return (overview_files(rows, spec.title), overview_markdown(rows, spec.title),
             overview_html(rows, spec.title))
+
+
+def alternatives_markdown(rows: list[dict[str, Any]]) -> str:
+    """results.md: for each analysis with labelled alternatives, the lead estimate and each
+    alternative side by side (from the results rows); empty when there are none."""
+    out = []
+    for r in rows:
+        alts = r.get("alternatives") or []
+        if not alts or r.get("estimate") is None:
+            continue
+        fmt = (lambda x: f"{100 * x:.1f}%") if r["measure"] in PROPORTION_MEASURES else (
+            lambda x: f"{x:.2f}")
+        level = round(100 * (r.get("level") or 0.95))
+        out.append(f"- **{md(r['title'])}** — lead: {md(r.get('lead_method'))}: {fmt(r['estimate'])} "
+                   f"[{fmt(r['ci_lb'])}, {fmt(r['ci_ub'])}]")
+        for a in alts:
+            if a.get("estimate") is None:
+                continue
+            out.append(f"  - {md(a['label'])}: {fmt(a['estimate'])} [{fmt(a['ci_lb'])}, "
+                       f"{fmt(a['ci_ub'])}] ({round(100 * (a.get('level') or level))}% "
+                       f"{a.get('interval') or 'CI'})")
+    if not out:
+        return ""
+    return "\n".join(["", "## Lead estimates and their alternatives", "",
+                      "With 2–4 studies (and where the plan shows more than one model) every "
+                      "estimate is given; the rule that picks the lead is in docs/methods.md.",
+                      ""] + out) + "\n"

@@ -103,4 +103,6 @@ def results_md(plan: ReviewPlan, rows: list[dict[str, Any]], overview: str = "")
                      f"{est} | {pi} | {_fmt(r.get('tau2'), 3)} | {_fmt(r.get('i2'), 0)}% | "
                      f"{_pfmt(r.get('q_pval'))} | {r['model']} | "
                      f"{md(r.get('lead_method') or r.get('no_estimate') or '—')} |")
-    return ("\n".join(lines) + "\n").encode()
+    from .overview import alternatives_markdown
+
+    return ("\n".join(lines) + "\n" + alternatives_markdown(rows)).encode()
