@@ -22,6 +22,10 @@ class SourceRefused(Exception):
     """A source name that would lead outside the sources folders; the message says why."""
 
 
+class SourceEscapes(SourceRefused):
+    """A relative name that resolves outside its sources folder (through a symbolic link)."""
+
+
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -41,7 +45,8 @@ def check_name(name: str) -> PurePosixPath:
 def resolve(name: str, folders: Sequence[Path]) -> Path | None:
     """The file ``name`` inside the first sources folder that has it; None when none has it.
 
-    Raises :class:`SourceRefused` for a name, or a symbolic link, leading outside the folder.
+    Raises :class:`SourceRefused` for a name leading outside the folder, and its subclass
+    :class:`SourceEscapes` for a symbolic link that does.
     """
     rel = check_name(name)
     for folder in folders:
@@ -51,7 +56,7 @@ def resolve(name: str, folders: Sequence[Path]) -> Path | None:
         except (OSError, RuntimeError):
             continue
         if not real.is_relative_to(base):
-            raise SourceRefused(f"'{name}' leads outside the sources folder {folder} "
+            raise SourceEscapes(f"'{name}' leads outside the sources folder {folder} "
                                 f"(a symbolic link?); copy the file into the folder")
         if real.is_file():
             return real

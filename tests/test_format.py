@@ -214,6 +214,14 @@ def test_source_paths_cannot_leave_the_sources_folder(tmp_path, name, why):
     assert got == [f"20:12: error: sources[0].file: {why}"]
 
 
+def test_source_names_are_checked_without_a_sources_folder_too(tmp_path):
+    p = write(tmp_path, **{"file: paper.txt": "file: /etc/passwd"})
+    report = validate_paths([p], [])
+    assert [str(m).split(":", 1)[1] for m in report.messages if m.severity == "error"] == [
+        "20:12: error: sources[0].file: absolute paths are not allowed; name the file relative "
+        "to a sources folder"]
+
+
 def test_symlink_out_of_the_sources_folder_is_refused(tmp_path):
     outside = tmp_path / "secret.txt"
     outside.write_text(PAPER)

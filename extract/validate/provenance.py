@@ -15,7 +15,7 @@ from ..schema import (
     Study,
     SurvivalRateRecord,
 )
-from ..sources import SourceRefused, resolve
+from ..sources import SourceEscapes, SourceRefused, check_name, resolve
 from ..text import SourceError, load_document, normalise
 from .messages import ERROR, WARNING, clip, did_you_mean
 from .records import MISSING, get_path
@@ -37,6 +37,11 @@ class ProvenanceChecks:
         return ", ".join(str(d) for d in self.sources_dirs)
 
     def load_sources(self, study: Study) -> None:
+        for i, src in enumerate(study.sources):
+            try:
+                check_name(src.file)  # with or without a sources folder at hand
+            except SourceRefused as exc:
+                self.add(ERROR, ("sources", i, "file"), str(exc))
         if not self.sources_dirs:
             if study.sources:
                 self.add(WARNING, ("sources",),
@@ -46,9 +51,11 @@ class ProvenanceChecks:
         for i, src in enumerate(study.sources):
             try:
                 p = resolve(src.file, self.sources_dirs)
-            except SourceRefused as exc:
+            except SourceEscapes as exc:
                 self.add(ERROR, ("sources", i, "file"), str(exc))
                 continue
+            except SourceRefused:
+                continue  # the name itself: reported above
             if p is None:
                 self.add(WARNING, ("sources", i, "file"),
                          f"source document '{clip(src.file, 60)}' not found in {self._where()}; "
