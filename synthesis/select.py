@@ -160,6 +160,7 @@ def select(analysis: Analysis, studies: list[tuple[Study, str]]) -> AnalysisData
         if not cands:
             continue
         passing, stopped = [], []
+        combined_note = None
         for i, r in cands:
             failure = first_failure(study, r, analysis)
             (stopped if failure else passing).append((i, r, failure))
@@ -168,6 +169,8 @@ def select(analysis: Analysis, studies: list[tuple[Study, str]]) -> AnalysisData
                                               if f and f[0] == "stratum"])
             if combined is not None:
                 passing = [(combined[0], combined[1], None)]
+                combined_note = combined[2]
+                stopped = [t for t in stopped if t[2][0] != "stratum"]
         if not passing:
             seen: dict[str, None] = {}
             for _, r, (rule, why) in stopped:
@@ -192,6 +195,8 @@ def select(analysis: Analysis, studies: list[tuple[Study, str]]) -> AnalysisData
         if analysis.subgroup_by == "outcome":
             c.subgroup = OUTCOME_LABELS.get(chosen.outcome, chosen.outcome.upper())
         c.footnotes.extend(_footnotes(study, chosen, analysis))
+        if combined_note:
+            c.footnotes.append(combined_note)
         contributions.append(c)
     _scale_mix(contributions, not_pooled, by_id, analysis)
     _drop_overlaps(contributions, not_pooled, by_id, analysis)
@@ -220,8 +225,6 @@ def _footnotes(study: Study, chosen, analysis: Analysis) -> list[str]:
             notes.append(f"{arm_name}events {arm.events} derived from a rounded percentage "
                          f"({arm.percent:g}% of {arm.total} allows {lo}-{hi}); "
                          f"sensitivity uses both ends")
-    if chosen.derived.get("events", "").startswith("sum over strata"):
-        notes.append(chosen.derived["events"])
     return notes
 
 

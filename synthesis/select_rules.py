@@ -122,12 +122,13 @@ def first_failure(study: Study, r: Any, analysis: Analysis) -> tuple[str, str] |
     return None
 
 
-def combine_strata(study: Study, stopped: list[tuple[int, Any]]) -> tuple[int, Any] | None:
+def combine_strata(study: Study,
+                   stopped: list[tuple[int, Any]]) -> tuple[int, Any, str] | None:
     """One record summed over the strata of one variable, when they cover it entirely.
 
     Only when every stratum of the variable has exactly one record of one kind (proportion,
     or binary with the same two groups), and the records were stopped by the stratum rule
-    alone. Returns (index of the first record, the combined record) or None.
+    alone. Returns (index of the first record, the combined record, a footnote) or None.
     """
     strata = {x.id: x for x in study.strata}
     by_var: dict[str, list[tuple[int, Any]]] = {}
@@ -143,7 +144,8 @@ def combine_strata(study: Study, stopped: list[tuple[int, Any]]) -> tuple[int, A
         first_i, first = recs[0]
         names = ", ".join(f"{strata[r.stratum].label} ({r.id})" for _, r in recs)
         derived = dict(first.derived)
-        derived["events"] = f"sum over strata of {var}: {names}"
+        note = f"sum over strata of {var}: {names}"
+        derived["events"] = note
         derived["total"] = derived["events"]
         quotes = [q for _, r in recs for q in r.quotes]
         if isinstance(first, ProportionRecord):
@@ -151,7 +153,7 @@ def combine_strata(study: Study, stopped: list[tuple[int, Any]]) -> tuple[int, A
                 "id": first.id, "stratum": None, "percent": None, "events_range": None,
                 "events": sum(r.events for _, r in recs), "total": sum(r.total for _, r in recs),
                 "quotes": quotes, "derived": derived})
-            return first_i, rec
+            return first_i, rec, note
         if isinstance(first, BinaryRecord):
             if len({(r.exposed.group, r.reference.group) for _, r in recs}) != 1:
                 continue
@@ -164,5 +166,5 @@ def combine_strata(study: Study, stopped: list[tuple[int, Any]]) -> tuple[int, A
                     "percent": None, "events_range": None})
             rec = first.model_copy(update={"stratum": None, "quotes": quotes, "derived": derived,
                                            "p": None, **arms})
-            return first_i, rec
+            return first_i, rec, note
     return None

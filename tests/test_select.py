@@ -270,3 +270,17 @@ def test_input_studies_are_not_mutated():
     before = copy.deepcopy(s.model_dump())
     select(analysis(strata="combine"), [(s, "s.yaml")])
     assert s.model_dump() == before
+
+
+def test_binary_strata_combine_arm_by_arm():
+    s = study("s", strata=STRATA, records=[
+        binary("cr_low", e=(20, 30), r=(10, 10), stratum="low"),
+        binary("cr_high", e=(5, 10), r=(4, 10), stratum="high")])
+    data = select(analysis("binary", ("cr",), strata="combine"), [(s, "s.yaml")])
+    rec = data.contributions[0].record
+    # exposed 20 + 5 of 30 + 10; reference 10 + 4 of 10 + 10
+    assert (rec.exposed.events, rec.exposed.total, rec.reference.events, rec.reference.total) \
+        == (25, 40, 14, 20)
+    assert data.contributions[0].alternatives == []
+    assert data.contributions[0].footnotes == [
+        "sum over strata of disease burden: low (cr_low), high (cr_high)"]
