@@ -202,7 +202,7 @@ def _fit(d: Design, measure: str, model: str, es, x0_fe: np.ndarray, level: floa
     except np.linalg.LinAlgError:
         inv_b = np.linalg.inv(info[:na + 1, :na + 1])
         var = float(inv_b[na, na])
-        notes.append(("GLMM_HESSIAN_BLOCK", "the observed information was not positive "
+        notes.append(("glmm-hessian-block", "the observed information was not positive "
                       "definite; the SE ignores the uncertainty in τ"))
     est = float(x[na])
     se = math.sqrt(var) if var > 0 else float("nan")
@@ -218,13 +218,13 @@ def _fit(d: Design, measure: str, model: str, es, x0_fe: np.ndarray, level: floa
         wald = _wald_q(es_u.yi, es_u.vi)
     else:
         wald = float("nan")
-        notes.append(("GLMM_WALD_ZERO_CELL", "no Wald test of heterogeneity: a study has a zero "
+        notes.append(("glmm-wald-zero-cell", "no Wald test of heterogeneity: a study has a zero "
                       "cell, where the saturated model's Wald statistic is undefined; the "
                       "likelihood-ratio test is given"))
     vi = es.vi[np.isfinite(es.vi)]
     vt = _typical_variance(vi) if vi.size >= 2 else float("nan")
     if not ok:
-        notes.append(("GLMM_NOT_CONVERGED", "the GLMM likelihood maximisation did not converge; "
+        notes.append(("glmm-not-converged", "the GLMM likelihood maximisation did not converge; "
                       "the estimate is not reliable"))
     return GlmmFit(
         measure=measure, model=model, k=k, estimate=est, se=se, zval=zval,
