@@ -11,8 +11,9 @@ import pytest
 
 from synthesis.overview_spec import OverviewSpec
 from synthesis.plan import PlanError, load_plan
-from synthesis.report.overview import (OverviewRow, lead_fields, overview_figure, overview_html,
-                                       overview_markdown, overview_rows, participants)
+from synthesis.report.overview import (OverviewRow, lead_fields, overview_html, overview_markdown,
+                                       overview_rows, participants)
+from synthesis.report.overview_figure import overview_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 
