@@ -26,7 +26,6 @@ from extract.schema import (
     OUTCOME_FAMILIES,
     BinaryRecord,
     ProportionRecord,
-    PValueRecord,
     RatioRecord,
     Study,
 )
@@ -111,8 +110,7 @@ def _rank(rec, a: Analysis, order: int) -> tuple:
     adj_rank = 0
     if isinstance(rec, RatioRecord):
         adj_rank = (0 if rec.adjusted else 1) if s.adjusted == "prefer" else (1 if rec.adjusted else 0)
-    scale_rank = 0
-    return (exp_rank, adj_rank, scale_rank, order)
+    return (exp_rank, adj_rank, order)
 
 
 def _why(chosen, others: list, a: Analysis) -> str:
@@ -213,7 +211,7 @@ def _footnotes(study: Study, chosen, analysis: Analysis) -> list[str]:
     if (analysis.select.exposure and getattr(chosen, "exposure", None)
             and chosen.exposure != analysis.select.exposure[0]):
         notes.append(_comparison_note(chosen))
-    if hasattr(chosen, "reference") or isinstance(chosen, PValueRecord):
+    if isinstance(chosen, (BinaryRecord, RatioRecord)):
         comp = comparator_of(study, chosen)
         if comp.kind != "concurrent":
             what = comp.kind.replace("_", " ")
