@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from pathlib import Path
 
 import pytest
 import yaml

@@ -20,7 +20,7 @@ from ..yamlio import Located, YamlInputError, load_file
 from .checker import StudyChecker
 from .explain import explain, found, strip_tags
 from .messages import ERROR, WARNING, Message, clip, did_you_mean, dotted, one_line
-from .overlaps import Cohort, check_overlaps, cohort_of, sibling_cohorts
+from .overlaps import check_overlaps, cohort_of, sibling_cohorts
 
 __all__ = [
     "ERROR", "WARNING", "FileResult", "Message", "Report", "clip", "did_you_mean", "dotted",
