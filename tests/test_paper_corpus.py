@@ -75,7 +75,8 @@ def test_detection_audit_and_drafting_take_bounded_time_on_hostile_text():
               "%", "/", "n", "N", "patients", "group", "of", "and", "vs", "\t", "|", "\n", "grade",
               "(n = 45)", "CRS", "1.00 (Reference)", "respectively", "$", "Table 1 |"]
     noise = " ".join(rng.choice(tokens) for _ in range(15000))
-    texts = [noise, "HR 0." + "1" * 100_000 + " (95% CI 0.1-0.2)", ("Xx Yy Zz " * 30 + "AB, ") * 300 + "(2020) x"]
+    texts = [noise, "HR 0." + "1" * 100_000 + " (95% CI 0.1-0.2)", ("Xx Yy Zz " * 30 + "AB, ") * 300 + "(2020) x",
+             "the " + "x" * 100_000 + " group (n = 5) vs " + "y" * 100_000 + " group (n = 6), p = 0.2"]
     for text in texts:
         t0 = time.process_time()  # CPU time: other processes on the machine do not count
         detect(text)

@@ -20,10 +20,10 @@ from .passages import (CAPTION, cell_layout, clause, cohort_sizes, is_number_lin
 from .tables import HEADER_GROUP, table_rows
 
 _GROUP = re.compile(
-    r"(?P<label>(?:(?:non|no|low|high)[- ])?[\w≤≥<>+-]+(?: [\w≤≥<>+-]+){0,2}?)\s+(?:group|subgroup|arm)s?\s*"
-    r"\(\s*[nN]\s*=\s*(?P<n>\d+)", re.IGNORECASE)
+    r"(?<![\w≤≥<>+-])(?P<label>(?:(?:non|no|low|high)[- ])?[\w≤≥<>+-]{1,40}(?: [\w≤≥<>+-]{1,40}){0,2}?)\s+"
+    r"(?:group|subgroup|arm)s?\s*\(\s*[nN]\s*=\s*(?P<n>\d{1,9})", re.IGNORECASE)  # words start at a boundary
 _STOP = {"the", "in", "for", "a", "of", "and", "than", "to", "compared", "with", "that", "this", "both"}
-_GROUP_WORD = re.compile(r"(?:[^.;]*?\b)?((?:(?:non|no|low|high)[- ](?:dose[- ])?)?[\w≤≥-]+)[- ](?:group|subgroup)\b",
+_GROUP_WORD = re.compile(r"(?:[^.;]*?\b)?((?:(?:non|no|low|high)[- ](?:dose[- ])?)?[\w≤≥-]{1,40})[- ](?:group|subgroup)\b",
                          re.I)
 KIND_RANK = {"ratio": 0, "binary": 1, "proportion": 2, "survival_rate": 3, "pvalue": 4}
 
