@@ -16,7 +16,7 @@ from .errors import BuildError
 from .plan import Analysis, ReviewPlan
 from . import codes
 from .codes import Note
-from .select import AnalysisData, Contribution
+from .select import AnalysisData, Contribution, rounded_count_variants
 from .smallk import LabelledEstimate, LeadDecision, lead_estimates, needs_alternatives
 
 
@@ -110,7 +110,7 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
 
     from .api import InputError, pool_counts, pool_effects, pool_glmm
     from .constants import DEFAULTS
-    from .smallk import from_pool
+    from .smallk import from_pool, pool_label
     from .models import PoolSettings, subgroup_q
 
     a = analysis
@@ -197,5 +197,13 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         sensitivity = (SensitivityFit(label, iv, "the usual inverse-variance model on the "
                                       "transformed scale (0.5 added to zero cells)"),)
         alternatives += (from_pool(iv, "iv_sensitivity", label),)
+    rounded = rounded_count_variants(data) if main is not None else None
+    for end, variant in zip(("low", "high"), rounded or ()):
+        # counts derived from rounded percentages (events_range), at each end of their range
+        res = fit(variant.contributions)
+        label = (f"Counts from rounded percentages at the {end} end of their range "
+                 f"({pool_label(res)})")
+        sensitivity += (SensitivityFit(label, res, "events_range in the study files"),)
+        alternatives += (from_pool(res, f"rounded_counts_{end}", label),)
     return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test, lead.lead,
                        alternatives, lead.decision, sensitivity, bayes=lead.bayes)

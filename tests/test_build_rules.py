@@ -161,3 +161,29 @@ def test_every_rule_fires_once_and_is_listed_in_every_output(project):
             assert line in spec.not_pooled, line  # under the forest plot
             assert html.escape(line) in index, line  # and in the HTML report
             assert f"({n['rule']})" in n["reason"] or n["rule"] == "pvalue_only"
+
+
+def test_counts_from_rounded_percentages_are_refitted_at_both_ends(tmp_path):
+    """88% of 194 allows 170 or 171 events; with one study the pooled proportion is the
+    study's own: 171/194 = 0.881443 as extracted, 170/194 = 0.876289 at the low end."""
+    s = _study("rounded", [_prop(171, 194, percent=88, events_range=[170, 171],
+                                 derived={"events": "88% of 194"})])
+    from extract.schema import Study
+
+    study = Study.model_validate(s)
+    a = load_plan_text(tmp_path, PLAN).analyses[0]
+    fit = fit_analysis(a, select(a, [(study, "studies/rounded.yaml")]))
+    est = {x.label.split(" (")[0]: x.result.to_dict()["backtransformed"]["estimate"]
+           for x in fit.sensitivity}
+    assert fit.main.to_dict()["backtransformed"]["estimate"] == pytest.approx(171 / 194, rel=1e-9)
+    assert est["Counts from rounded percentages at the low end of their range"] == \
+        pytest.approx(170 / 194, rel=1e-9)
+    assert est["Counts from rounded percentages at the high end of their range"] == \
+        pytest.approx(171 / 194, rel=1e-9)
+
+
+def load_plan_text(tmp_path, text):
+    (tmp_path / "studies").mkdir(exist_ok=True)
+    (tmp_path / "studies" / "x.yaml").write_text("x: 1\n")
+    (tmp_path / "review.yaml").write_text(text)
+    return load_plan(tmp_path / "review.yaml")
