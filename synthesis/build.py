@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from . import measures
 from .errors import BuildError
+from .appraisal.assess import rob_key
 from .pipeline import fit_analysis, load_studies
 from .plan import Analysis, load_plan
 from .report.changes import CONTRIBUTIONS_KEY, ChangeSet, changes_file, contribution_snapshot
@@ -54,7 +55,7 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     from .report.overview import lead_fields
     from .report.writers import analysis_json, json_bytes, result_row
 
-    fit = fit_analysis(a, data)
+    fit = fit_analysis(a, data, studies)
     files: dict[str, bytes] = {}
     fig = forest_figure(forest_spec(fit))
     buffers: dict[str, bytes] = {}
@@ -62,6 +63,11 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
     files.update(buffers)
     main = fit.main
     info = analysis_json(fit)
+    if fit.appraisal is not None:  # risk-of-bias plots and the appraisal (issue 15)
+        from .appraisal.outputs import analysis_plot_files
+
+        files.update(analysis_plot_files(fit.appraisal, a.title, a.id))
+        info["appraisal"] = fit.appraisal.to_dict()
     if main is not None and main.k >= 10:
         ok = np.isfinite(main.yi)
         ffig = funnel_figure(main.yi[ok], np.sqrt(main.vi[ok]), main.estimate, a.title,
@@ -128,7 +134,7 @@ def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress
     skipped: list[str] = []
     for a in plan.analyses:
         data = select(a, studies)
-        key = analysis_key(a, data)
+        key = analysis_key(a, data, rob_key(data, studies))
         prev = entries.get(a.id)
         selected = not only or a.id in only
         outputs_ok = prev is not None and intact(out_dir, prev)  # present, with their hashes
@@ -167,15 +173,20 @@ def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress
     from .report.writers import json_bytes, results_csv, results_md
 
     all_files["results.csv"] = results_csv(ordered)
+    from .appraisal.review import review_appraisal
+
+    rob_files, rob_html = review_appraisal(plan, studies)  # SoF, appraisal.md, review rob plots
+    all_files.update(rob_files)
     from .report.overview import overview_outputs
 
     ov_files, ov_md, ov_html = overview_outputs(plan, rows)  # the plan's overview: first
     all_files.update(ov_files)
+    all_files["results.md"] = (results_md(plan, ordered, ov_md) + b"\n"
+                               + rob_files.get("sof.md", b""))
     het_data = {i: (hets.get(i) or entries.get(i, {}).get("het") or {}).get("data") for i in rows}
     out_files = {i: sorted(rendered[i][0]) if i in rendered else entries.get(i, {}).get("files", [])
                  for i in rows}
-    all_files["results.md"] = results_md(plan, ordered, ov_md)
-    all_files["index.html"] = index_html(plan, ordered, hets=het_data, files=out_files,
+    all_files["index.html"] = index_html(plan, ordered, rob_html, hets=het_data, files=out_files,
                                          overview=ov_html)
     het_sections = []
     for a in plan.analyses:

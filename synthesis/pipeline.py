@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BuildError
-from .plan import Analysis, ReviewPlan
 from . import codes
 from .codes import Note
+from .errors import BuildError
+from .plan import Analysis, ReviewPlan
 from .select import AnalysisData, Contribution, rounded_count_variants
 from .smallk import LabelledEstimate, LeadDecision, lead_estimates, needs_alternatives
 
@@ -68,6 +68,8 @@ class AnalysisFit:
     lead_rule: LeadDecision | None = None
     # the fits behind sensitivity rows (e.g. the inverse-variance model beside a GLMM)
     sensitivity: tuple[SensitivityFit, ...] = ()
+    # risk of bias per study, its sensitivity re-fit and GRADE (synthesis.appraisal.assess)
+    appraisal: Any = None
     # the Bayesian posterior behind a Bayesian lead or alternative (report/bayesplot.py)
     bayes: Any = None
 
@@ -101,17 +103,20 @@ def load_studies(plan: ReviewPlan, root: Path, sources_override: Path | None):
     return pairs, report
 
 
-def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
-    """Fit the analysis (overall, per subgroup, optional common effect)."""
+def fit_analysis(analysis: Analysis, data: AnalysisData,
+                 studies: dict[str, Any] | None = None) -> AnalysisFit:
+    """Fit the analysis (overall, per subgroup, optional common effect); with ``studies``
+    (study id -> Study) also its appraisal: risk of bias, the fit without studies at
+    serious or critical risk of bias, and GRADE."""
     import numpy as np
 
-    from . import effects
     from dataclasses import replace
 
+    from . import effects
     from .api import InputError, pool_counts, pool_effects, pool_glmm
     from .constants import DEFAULTS
-    from .smallk import from_pool, pool_label
     from .models import PoolSettings, subgroup_q
+    from .smallk import from_pool, pool_label
 
     a = analysis
     contribs = data.contributions
@@ -197,6 +202,18 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         sensitivity = (SensitivityFit(label, iv, "the usual inverse-variance model on the "
                                       "transformed scale (0.5 added to zero cells)"),)
         alternatives += (from_pool(iv, "iv_sensitivity", label),)
+    appraisal = None
+    if studies is not None:
+        from .appraisal.assess import appraise
+
+        appraisal = appraise(AnalysisFit(a, data, main, common), studies, fit, lead.lead)
+        rob = appraisal.sensitivity
+        if rob is not None and rob.result is not None:
+            label = (f"Without studies at serious or critical risk of bias "
+                     f"({pool_label(rob.result)})")
+            sensitivity += (SensitivityFit(label, rob.result,
+                                           f"removed: {', '.join(rob.dropped)}"),)
+            alternatives += (from_pool(rob.result, "rob_sensitivity", label),)
     rounded = rounded_count_variants(data) if main is not None else None
     for end, variant in zip(("low", "high"), rounded or ()):
         # counts derived from rounded percentages (events_range), at each end of their range
@@ -206,4 +223,5 @@ def fit_analysis(analysis: Analysis, data: AnalysisData) -> AnalysisFit:
         sensitivity += (SensitivityFit(label, res, "events_range in the study files"),)
         alternatives += (from_pool(res, f"rounded_counts_{end}", label),)
     return AnalysisFit(a, data, main, common, tuple(subgroups), sub_test, lead.lead,
-                       alternatives, lead.decision, sensitivity, bayes=lead.bayes)
+                       alternatives, lead.decision, sensitivity, appraisal,
+                       bayes=lead.bayes)

@@ -214,10 +214,15 @@ def forest_spec(fit: AnalysisFit) -> ForestSpec:
     method = _model_text(a) if kind != "proportion" else a.measure + ", Random"
     favours = tuple(a.favours) if len(a.favours) == 2 else None
     interval = f"{lvl}% CI or CrI" if any(r.style in ("lead", "alt") for r in rows) else f"{lvl}% CI"
-    return ForestSpec(
+    out = ForestSpec(
         title=a.title, rows=rows, columns=header,
         effect_header=(f"{spec.name}\n{interval}" if "CrI" in interval
                        else f"{spec.name}\n{method}, {interval}"), log_scale=spec.ratio,
         null_value=spec.null, xlabel=spec.name, favours=favours, summary_lines=summary,
         footnotes=footnotes, not_pooled=not_pooled, percent_axis=spec.proportion,
     )
+    if a.appraisal.rob_column and fit.appraisal is not None:  # the plan asks (issue 15)
+        from ..appraisal.outputs import with_rob_column
+
+        out = with_rob_column(out, fit.appraisal)
+    return out
