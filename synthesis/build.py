@@ -73,7 +73,8 @@ def render(a: Analysis, data: AnalysisData, studies: dict[str, Any] | None = Non
         ffig = funnel_figure(main.yi[ok], np.sqrt(main.vi[ok]), main.estimate, a.title,
                              measures.get(a.measure).ratio)
         buffers = {}
-        save_figure(ffig, f"{a.id}/funnel", writer=lambda p, b: buffers.__setitem__(p, b))
+        save_figure(ffig, f"{a.id}/funnel", formats=("png",),  # a diagnostic: PNG only
+                    writer=lambda p, b: buffers.__setitem__(p, b))
         files.update(buffers)
         info["funnel"] = "funnel.png"
     else:
@@ -217,4 +218,5 @@ def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress
 
 
 def _run_jobs(jobs_args, jobs: int):
-    return run_parallel(_render_job, jobs_args, jobs)  # workers die with the build
+    return run_parallel(_render_job, jobs_args, jobs,  # workers die with the build
+                        cost=lambda args: len(args[1].contributions))  # largest first

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
-from matplotlib.patches import Circle, Rectangle
+from matplotlib.patches import Rectangle
 
 from synthesis.appraisal.robplots import COLOURS, RobRow, summary_bars, traffic_light
 
@@ -21,10 +21,11 @@ def test_traffic_light_has_a_disc_per_cell_in_robvis_colours(tmp_path):
     before = dict(matplotlib.rcParams)
     fig = traffic_light(ROWS, "robins_i", "t")
     ax = fig.axes[0]
-    discs = [p for p in ax.patches if isinstance(p, Circle)]
-    assert len(discs) == 2 * 8                       # 7 domains + overall per study
-    assert matplotlib.colors.to_hex(discs[0].get_facecolor()) == COLOURS["serious"].lower()
-    assert matplotlib.colors.to_hex(discs[8].get_facecolor()) == COLOURS["critical"].lower()
+    discs = ax.collections[0]  # one scatter: a disc per cell, row by row
+    assert len(discs.get_offsets()) == 2 * 8         # 7 domains + overall per study
+    assert tuple(discs.get_offsets()[8]) == (0, 1)   # study 2, D1
+    assert matplotlib.colors.to_hex(discs.get_facecolor()[0]) == COLOURS["serious"].lower()
+    assert matplotlib.colors.to_hex(discs.get_facecolor()[8]) == COLOURS["critical"].lower()
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"D{i}" for i in range(1, 8)] + \
         ["Overall"]
     fig.savefig(tmp_path / "tl.png")

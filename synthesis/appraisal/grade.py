@@ -43,7 +43,6 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from scipy.stats import norm
 
 DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias")
 DOMAIN_LABELS = {
@@ -274,6 +273,8 @@ def optimal_information_size(p0: float, rrr: float = 0.25, alpha: float = 0.05,
     n per arm = (z_{1-α/2} + z_{1-β})² [p0(1-p0) + p1(1-p1)] / (p0 - p1)², p1 = p0(1-rrr);
     the total is 2n rounded up.
     """
+    from scipy.stats import norm  # here, not at import: the CLI's parser imports the plan
+
     p1 = p0 * (1 - rrr)
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     n = z * z * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2

@@ -46,12 +46,20 @@ def _watch_parent(parent_pid: int, every: float = 0.5) -> None:
 
 
 def run_parallel(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int,
-                 min_items: int = 4) -> list[Any]:
+                 min_items: int = 4, cost: Callable[[Any], float] | None = None) -> list[Any]:
     """``[fn(x) for x in items]``, in ``jobs`` worker processes that die with this one
-    (in this process when jobs <= 1 or there are fewer than ``min_items`` items)."""
+    (in this process when jobs <= 1 or there are fewer than ``min_items`` items).
+
+    With ``cost`` (an estimate of each item's work), the costliest items start first, so
+    that one large item does not run alone at the end while the other workers idle (the
+    longest-processing-time-first rule); the results keep the order of ``items``."""
     items = list(items)
     if jobs <= 1 or len(items) < min_items:
         return [fn(x) for x in items]
+    order = list(range(len(items)))
+    if cost is not None:
+        order.sort(key=lambda i: -cost(items[i]))  # stable: ties keep their order
     with ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent,
                              initargs=(os.getpid(),)) as ex:
-        return list(ex.map(fn, items))
+        futures = {i: ex.submit(fn, items[i]) for i in order}
+        return [futures[i].result() for i in range(len(items))]
