@@ -231,3 +231,17 @@ def test_every_analysis_of_the_shipped_review_reproduces_in_metafor(tmp_path):
                                                                            key)
                 checked += 1
     assert checked >= 100
+
+
+def test_sensitivity_fits_on_other_data_are_named_not_mislabelled():
+    res = synthesis.pool(PROPS, measure="PLO", method="REML")
+    subset = synthesis.pool(PROPS.iloc[:2], measure="PLO", method="REML")
+    varied = synthesis.pool(PROPS.assign(events=[17, 31, 2]), measure="PLO", method="REML")
+    fit = _analysis_fit("proportion", PROPS, res, sensitivity=(
+        SimpleNamespace(label="without Zhou", result=subset),
+        SimpleNamespace(label="rounded counts, high end", result=varied)))
+    text = reproduce_r(fit)
+    # the subset is rows 1-2 of the table; the varied counts are not this table's rows
+    assert "## --- sensitivity: without Zhou" in text and "dat[c(1, 2), ]" in text
+    assert "carsynth sensitivity.0." in text and "sensitivity.1." not in text
+    assert "## not reproduced here: rounded counts, high end" in text

@@ -201,14 +201,27 @@ def blocks(fit) -> list[Block]:
                          tuple(index[id(c)] for c in s.members)))
     for i, alt in enumerate(getattr(fit, "sensitivity", ()) or ()):
         result = getattr(alt, "result", None)
-        label = getattr(alt, "label", None)
-        if result is None or label is None or not hasattr(result, "settings"):
+        if result is None or not hasattr(result, "settings"):
             continue
-        members = getattr(alt, "members", None)
-        rows = (tuple(index[id(c)] for c in members) if members is not None
-                else tuple(range(len(contribs))))
-        out.append(Block(f"sensitivity.{i}.", f"sensitivity: {label}", result, rows))
+        rows = same_data_rows(result, fit.main, contribs)
+        if rows is not None:
+            out.append(Block(f"sensitivity.{i}.", f"sensitivity: {alt.label}", result, rows))
     return out
+
+
+def same_data_rows(result, main, contribs) -> tuple[int, ...] | None:
+    """The rows of the analysis' table a sensitivity fit pooled, or None where its data
+    are not rows of that table (e.g. counts varied within their rounding range)."""
+    labels = [c.label for c in contribs]
+    if main is None or len(set(labels)) != len(labels) or any(s not in labels
+                                                               for s in result.study):
+        return None
+    rows = tuple(labels.index(s) for s in result.study)
+    import numpy as np
+
+    same = np.allclose(np.asarray(result.yi, float), np.asarray(main.yi, float)[list(rows)],
+                       rtol=0, atol=0, equal_nan=True)
+    return rows if same else None
 
 
 def reproduce_r(fit) -> str:
@@ -227,4 +240,9 @@ def reproduce_r(fit) -> str:
     if not fit.data.contributions:
         return head + "cat(\"no study reports an estimate for this analysis\\n\")\n"
     df_code, _ = data_frame(kind, fit.data.contributions)
-    return head + df_code + "".join(block_code(kind, b) for b in bs)
+    sens = [alt for alt in getattr(fit, "sensitivity", ()) or ()]
+    skipped = [alt.label for alt in sens
+               if not any(b.result is alt.result for b in bs)]
+    tail = "".join(f"\n## not reproduced here: {label} (its data are not this table's rows)\n"
+                   for label in skipped)
+    return head + df_code + "".join(block_code(kind, b) for b in bs) + tail
