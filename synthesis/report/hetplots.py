@@ -74,7 +74,11 @@ def bubble_png(title: str, mr, name: str, label: str, measure: str) -> bytes:
         ax = fig.add_subplot()
         x = mr.x[:, 1]
         w = 1 / (mr.vi + mr.tau2)
-        y = m.backtransform(mr.yi)
+        # Freeman–Tukey values only back-transform at a study size, and a regression
+        # line has none: that plot stays on the analysis (double-arcsine) scale.
+        analysis_scale = m.scale == "freeman-tukey"
+        to_axis = (lambda v: np.asarray(v, dtype=float)) if analysis_scale else m.backtransform
+        y = to_axis(mr.yi)
         if m.ratio:  # before drawing; 1-2-5 ticks written as numbers, not powers of ten
             ax.set_yscale("log")
             lo, hi = axis_limits(list(y), [], True)
@@ -87,9 +91,9 @@ def bubble_png(title: str, mr, name: str, label: str, measure: str) -> bytes:
         if len(np.unique(x)) > 2:
             grid = np.linspace(x.min(), x.max(), 50)
             b = mr.coefficients["estimate"].to_numpy()
-            ax.plot(grid, m.backtransform(b[0] + b[1] * grid), color="0.1")
+            ax.plot(grid, to_axis(b[0] + b[1] * grid), color="0.1")
         ax.set_xlabel(label)
-        ax.set_ylabel(m.name.lower())
+        ax.set_ylabel("Freeman–Tukey double arcsine" if analysis_scale else m.name.lower())
         ax.set_title(f"Meta-regression on {name}: {title}", fontsize=9)
         fig.tight_layout()
     return figure_bytes(fig, "png")
