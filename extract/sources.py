@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from synthesis.errors import CarsynthError
+
 from .text import sha256_of
 
 
-class SourceRefused(Exception):
+class SourceRefused(CarsynthError):
     """A source name that would lead outside the sources folders; the message says why."""
 
 

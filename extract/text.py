@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from synthesis.errors import EXIT_USAGE, CarsynthError
+
 # Dash-like characters that papers and PDF converters use interchangeably
 # with a hyphen-minus; the comparison treats them all as "-".
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
@@ -27,8 +29,10 @@ _LINE_HYPHEN = re.compile(r"(\w)-[ \t]*\r?\n\s*(\w)")
 _SPACES = re.compile(r"\s+")
 
 
-class SourceError(Exception):
+class SourceError(CarsynthError):
     """A source document that cannot be read (corrupt, encrypted, empty)."""
+
+    exit_code = EXIT_USAGE
 
 
 def normalise(text: str) -> str:

@@ -24,6 +24,8 @@ import re
 
 import yaml
 
+from synthesis.errors import CarsynthError
+
 MAX_BYTES = 2_000_000  # a generous study file is ~50 kB
 MAX_DEPTH = 50  # the format nests 6 levels; deep nesting would exhaust the recursion
 
@@ -63,7 +65,7 @@ class Located:
             path = path[:-1]
 
 
-class YamlInputError(Exception):
+class YamlInputError(CarsynthError):
     """A file that cannot be read as a plain YAML mapping; carries line and column."""
 
     def __init__(self, message: str, line: int = 1, col: int = 1):

@@ -26,6 +26,30 @@ def test_user_errors_share_the_base_class_and_carry_exit_codes():
     assert issubclass(InputError, ValueError)  # the Python API's contract is unchanged
 
 
+def test_extract_and_engine_errors_share_the_base_class():
+    """The reading layer's errors (study YAML, source documents, source names, drafts), the
+    GLMM's and pool's CSV errors are user errors too: main reports them, never as a bug."""
+    from extract.draft import NotAPaper
+    from extract.sources import SourceRefused
+    from extract.text import SourceError
+    from extract.yamlio import YamlInputError
+    from synthesis.glmm import GlmmError
+
+    expected = {YamlInputError: EXIT_INVALID, SourceRefused: EXIT_INVALID,
+                SourceError: EXIT_USAGE, NotAPaper: EXIT_USAGE, GlmmError: EXIT_INVALID}
+    for cls, code in expected.items():
+        assert issubclass(cls, CarsynthError), cls
+        assert cls.exit_code == code, cls
+    assert issubclass(GlmmError, ValueError) and issubclass(NotAPaper, ValueError)
+
+
+def test_a_pool_csv_error_escaping_its_handler_is_reported_by_main(monkeypatch, capsys):
+    err = pool_cli._DataError("my.csv:3: column 'yi' appears twice in the header")
+    monkeypatch.setattr(pool_cli, "run", _raising(err))
+    assert cli.main(["pool", "my.csv", "--measure", "GEN"]) == EXIT_USAGE
+    assert capsys.readouterr().err == "carsynth pool: my.csv:3: column 'yi' appears twice in the header\n"
+
+
 def _raising(exc):
     def handler(args):
         raise exc

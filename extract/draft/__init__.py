@@ -17,6 +17,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from synthesis.errors import EXIT_USAGE, CarsynthError
+
 from .citation import Citation, body_before_references, find_citation
 from .propose import GroupProposal, Proposal, propose
 
@@ -30,8 +32,10 @@ _RAW = {"estimate", "ci_lower", "ci_upper", "ci_level", "events", "total", "perc
 _LINE_BREAKS = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\u2028\u2029\n\r]")
 
 
-class NotAPaper(ValueError):
+class NotAPaper(CarsynthError, ValueError):
     """The document has text but nothing of a research paper (no abstract/methods/results, no numbers)."""
+
+    exit_code = EXIT_USAGE
 
 
 def comment(text: str) -> str:

@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import EXIT_USAGE, CarsynthError
 from ..fmt import fixed
 from ..fmt import p_equals as _p
 from ..constants import ALL_METHODS, DEFAULTS, PI_TYPES
@@ -62,8 +63,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-class _DataError(Exception):
-    pass
+class _DataError(CarsynthError):
+    """A CSV that cannot be pooled as written: one line naming file:line (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def read_table(path: Path):

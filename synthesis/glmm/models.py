@@ -10,6 +10,7 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from .. import effects
+from ..errors import CarsynthError
 from .likelihood import Design, Objective, maximise
 
 GLMM_MEASURES = ("PLO", "OR")
@@ -17,7 +18,7 @@ N_AGQ = 7  # metafor's and lme4's default number of quadrature points
 TAU0_SNAP = 1e-10  # τ̂ is reported as 0 when the likelihood at 0 is this close
 
 
-class GlmmError(ValueError):
+class GlmmError(CarsynthError, ValueError):
     """Data for which the GLMM has no finite maximum-likelihood estimate."""
 
 
