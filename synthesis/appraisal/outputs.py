@@ -13,19 +13,17 @@ from typing import Any, Iterable, Sequence
 
 from extract.appraisal import TOOLS, domain_items
 
+from ..drawing import png_options
 from .assess import Appraisal
 from .grade import DOMAIN_LABELS, LEVEL_WORDS
 from .robplots import LITERAL_TEXT, RobRow, summary_bars, traffic_light
 from .sof import SofTableResult
 from .sofwrite import csv_text, docx_bytes, html_fragment, markdown
 
-PNG = {"dpi": 150, "metadata": {"Software": None}}
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    with LITERAL_TEXT():
-        fig.savefig(buf, format="png", **PNG)
+    with LITERAL_TEXT():  # 150 dpi, fewer for a tall plot (drawing.MAX_PNG_PIXELS)
+        fig.savefig(buf, format="png", **png_options(fig, 150))
     return buf.getvalue()
 
 
