@@ -49,6 +49,10 @@ def test_full_build_writes_every_output(project):
     assert gc["k"] == "1" and float(gc["estimate"]) == pytest.approx(53 * 6 / (2 * 40), rel=1e-5)
     assert "single study" in gc["note"]
     assert sorted(rep.built) == sorted(a.id for a in plan.analyses)
+    # a single study has no I²: the Markdown table says "—", not "—%"
+    md_row = next(line for line in (out / "results.md").read_text().splitlines()
+                  if line.startswith("| [GC vs no GC — complete response"))
+    assert md_row.split(" | ")[6] == "—" and "—%" not in md_row
 
 
 def test_result_json_traces_numbers_to_quotes_and_lists_unpoolable(project):

@@ -98,9 +98,10 @@ def results_md(plan: ReviewPlan, rows: list[dict[str, Any]], overview: str = "")
                if r.get("estimate") is not None else "—")
         pi = (f"[{_fmt(r.get('pi_lb'))}, {_fmt(r.get('pi_ub'))}]"
               if r.get("pi_lb") is not None else "—")
+        i2 = f"{_fmt(r['i2'], 0)}%" if r.get("i2") is not None else "—"
         extra = f" ({md(r['note'])})" if r.get("note") else ""  # plan text escaped: report.escape
         lines.append(f"| [{md(r['title'])}]({r['id']}/forest.png){extra} | {r['k']} | {r['measure']} | "
-                     f"{est} | {pi} | {_fmt(r.get('tau2'), 3)} | {_fmt(r.get('i2'), 0)}% | "
+                     f"{est} | {pi} | {_fmt(r.get('tau2'), 3)} | {i2} | "
                      f"{_pfmt(r.get('q_pval'))} | {r['model']} | "
                      f"{md(r.get('lead_method') or r.get('no_estimate') or '—')} |")
     from .overview import alternatives_markdown
