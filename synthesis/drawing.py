@@ -154,6 +154,25 @@ def ci_arrows(ax, lo, hi, y, lo_lim, hi_lim, color="0.15", lw=1.0) -> None:
     _arrows(ax, lo, hi, y, lo_lim, hi_lim, color, lw)
 
 
+def ci_lines(ax, los, his, ys, lo_lim, hi_lim, color="0.15", lw=1.0) -> None:
+    """Many CI lines clipped to the axis as one LineCollection (no per-row artists: a
+    300-row plot drew 300 Line2Ds), with arrow heads only where a line runs off."""
+    from matplotlib.collections import LineCollection
+
+    segments = []
+    for lo, hi, y in zip(los, his, ys):
+        if not (_finite(lo) and _finite(hi)):
+            continue
+        a, b = max(lo, lo_lim), min(hi, hi_lim)
+        if a < b:
+            segments.append([(a, y), (b, y)])
+        if lo < lo_lim or hi > hi_lim:
+            _arrows(ax, lo, hi, y, lo_lim, hi_lim, color, lw)
+    if segments:
+        ax.add_collection(LineCollection(segments, colors=color, linewidths=lw, zorder=2,
+                                         capstyle="butt"), autolim=False)
+
+
 def ci_line(ax, lo, hi, y, lo_lim, hi_lim, color="0.15", lw=1.0, caps=False) -> None:
     """A CI line clipped to the axis, with an arrow head where it runs off."""
     a, b = max(lo, lo_lim), min(hi, hi_lim)

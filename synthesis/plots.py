@@ -14,12 +14,11 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 from matplotlib.ticker import FixedLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
-from .drawing import (FILE_METADATA, axis_limits, ci_arrows, ci_line, diamond,  # noqa: F401
+from .drawing import (FILE_METADATA, axis_limits, ci_line, ci_lines, diamond,  # noqa: F401
                       figure_bytes, log_ticks, new_figure, style)
 
 ROW_IN = 0.24  # row height, inches
@@ -146,7 +145,7 @@ def _forest_figure(spec: ForestSpec):
     max_w = max([r.weight for r in rows if r.weight] + [1])
     # study CI lines and squares: one LineCollection and one scatter for all rows (no
     # per-row artists: a 300-study forest drew 600 Line2Ds); arrows only where clipped
-    segments, sq_x, sq_y, sq_size = [], [], [], []
+    ci_rows, sq_x, sq_y, sq_size = [], [], [], []
     for y, r in enumerate(rows):
         label = r.label + ("".join(f" {m}".translate(SUPERSCRIPT) for m in r.marks)
                            if r.marks else "")
@@ -165,11 +164,7 @@ def _forest_figure(spec: ForestSpec):
             ax.text(fx(xr + weight_w + 0.1), y, r.effect_text, ha="left", va="center",
                     transform=trans, fontweight=weight_kw, fontstyle=style, clip_on=False)
         if r.kind == "study" and math.isfinite(r.est):
-            a, b = max(r.lo, lo_lim), min(r.hi, hi_lim)
-            if a < b:
-                segments.append([(a, y), (b, y)])
-            if r.lo < lo_lim or r.hi > hi_lim:
-                ci_arrows(ax, r.lo, r.hi, y, lo_lim, hi_lim)
+            ci_rows.append((r.lo, r.hi, y))
             if lo_lim <= r.est <= hi_lim:
                 size = 3 + 9 * math.sqrt((r.weight or max_w * 0.3) / max_w)
                 sq_x.append(r.est)
@@ -180,9 +175,8 @@ def _forest_figure(spec: ForestSpec):
             diamond(ax, r.est, r.lo, r.hi, y, lo_lim, hi_lim, face=face, edge=edge)
         elif r.kind == "pi" and math.isfinite(r.lo):
             ci_line(ax, r.lo, r.hi, y, lo_lim, hi_lim, color="0.1", lw=2.2, caps=True)
-    if segments:
-        ax.add_collection(LineCollection(segments, colors="0.15", linewidths=1.0, zorder=2,
-                                         capstyle="butt"), autolim=False)
+    if ci_rows:
+        ci_lines(ax, *zip(*ci_rows), lo_lim, hi_lim)
     if sq_x:
         ax.scatter(sq_x, sq_y, s=sq_size, marker="s", color="0.15", edgecolors="0.15",
                    linewidths=1.0, zorder=3)
