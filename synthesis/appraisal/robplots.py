@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Sequence
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib import rc_context
 from matplotlib.figure import Figure
@@ -56,14 +57,17 @@ def _ink(level: str) -> str:
 
 @lru_cache(maxsize=None)
 def _glyph_marker(symbol: str) -> Path:
-    """A judgement's symbol (bold DejaVu Sans) as a marker path centred on the origin."""
+    """A judgement's symbol (bold DejaVu Sans, 10 units to the em) as a marker path centred
+    on the origin. Two undrawn MOVETO corners at ±5 fix the marker's scale to the em, so
+    every symbol keeps its size as text: a marker of size S draws it as S-point text."""
     path = TextPath((0, 0), symbol, size=10, prop=FontProperties(family="DejaVu Sans",
                                                                  weight="bold"))
     verts = path.vertices.copy()
-    drawn = path.codes != Path.CLOSEPOLY  # a CLOSEPOLY's vertex is ignored but would count
-    (x0, y0), (x1, y1) = verts[drawn].min(axis=0), verts[drawn].max(axis=0)  # in the size
-    verts[~drawn] = ((x0 + x1) / 2, (y0 + y1) / 2)
-    return Path(verts - ((x0 + x1) / 2, (y0 + y1) / 2), path.codes)
+    drawn = path.codes != Path.CLOSEPOLY  # a CLOSEPOLY's vertex is ignored
+    centre = (verts[drawn].min(axis=0) + verts[drawn].max(axis=0)) / 2
+    verts[~drawn] = centre
+    return Path(np.vstack([verts - centre, [(5, 5), (-5, -5)]]),
+                np.concatenate([path.codes, [Path.MOVETO, Path.MOVETO]]))
 
 
 def _levels(tool: str) -> tuple[str, ...]:
@@ -111,7 +115,7 @@ def _traffic_light(rows: Sequence[RobRow], tool: str, title: str | None = None) 
         ax.axvline(j - 0.5, color="#BFBFBF", lw=0.6)
     # every disc in one scatter and each symbol in one scatter of glyph-shaped markers (no
     # per-cell artists: a 100-study plot drew 800 patches and 800 texts); a disc is 0.72 of
-    # a cell wide, a symbol's larger side 7 pt (scatter sizes are points²)
+    # a cell wide, a symbol 9-point bold text (scatter sizes are points²)
     cells = [(j, i, row.judgements.get(key, "not_assessed"))
              for i, row in enumerate(rows) for j, key in enumerate(domains + ["overall"])]
     if cells:
@@ -120,7 +124,7 @@ def _traffic_light(rows: Sequence[RobRow], tool: str, title: str | None = None) 
     for level in dict.fromkeys(c[2] for c in cells):
         if SYMBOLS[level]:
             at = [c for c in cells if c[2] == level]
-            ax.scatter([c[0] for c in at], [c[1] for c in at], s=7.0 ** 2, c=_ink(level),
+            ax.scatter([c[0] for c in at], [c[1] for c in at], s=9.0 ** 2, c=_ink(level),
                        marker=_glyph_marker(SYMBOLS[level]), linewidths=0, zorder=3)
     if title:
         fig.text(0.02, 1 - 0.12 / height, title, fontsize=10, fontweight="bold", va="top")
