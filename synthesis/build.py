@@ -23,7 +23,8 @@ from .appraisal.assess import rob_key
 from .pipeline import fit_analysis, load_studies
 from .plan import Analysis, load_plan
 from .report.changes import CONTRIBUTIONS_KEY, ChangeSet, changes_file, contribution_snapshot
-from .report.staging import OutputLock, recover, resolve_output
+from .report.outpath import resolve_output
+from .report.staging import OutputLock, recover
 from .report.state import analysis_key, commit, intact, read_state
 from .report.workers import run_parallel
 from .select import AnalysisData, select

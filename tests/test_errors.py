@@ -15,7 +15,7 @@ def test_user_errors_share_the_base_class_and_carry_exit_codes():
     from synthesis.api import InputError
     from synthesis.plan import PlanError
     from synthesis.report.hetreport import HetInputError
-    from synthesis.report.staging import OutputError
+    from synthesis.report.outpath import OutputError
 
     expected = {UsageError: EXIT_USAGE, BuildError: EXIT_INVALID, PlanError: EXIT_INVALID,
                 InputError: EXIT_USAGE, HetInputError: EXIT_USAGE,

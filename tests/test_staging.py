@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from synthesis.report import staging
-from synthesis.report.staging import OutputError, OutputLock, StagedOutput, recover, resolve_output
+from synthesis.report.outpath import OutputError, resolve_output
+from synthesis.report.staging import OutputLock, StagedOutput, recover
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..errors import EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CarsynthError
-from ..report.staging import ENVIRONMENT_ERRNOS, describe_os_error
+from ..report.outpath import ENVIRONMENT_ERRNOS, describe_os_error
 from .progress import spinner
 
 __all__ = ["build_parser", "main"]

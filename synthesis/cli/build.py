@@ -45,7 +45,7 @@ def run(args) -> int:
 
 def _check_output(plan_path: Path, output: Path) -> None:
     """--output obeys the plan's rule: never /, the project, studies, sources or the plan."""
-    from ..report.staging import check_path_text
+    from ..report.outpath import check_path_text
 
     check_path_text(output)  # a NUL byte: a clear error, before any system call
     plan = load_plan(plan_path)

@@ -13,7 +13,8 @@ from ..report.hetreport import MODERATORS, HetOptions, analyse, markdown
 
 def run(args) -> int:
     from ..pipeline import fit_analysis, load_studies
-    from ..report.staging import OutputLock, recover, resolve_output
+    from ..report.outpath import resolve_output
+    from ..report.staging import OutputLock, recover
     from ..report.state import commit_run, run_folder
     from ..report.writers import json_bytes
     from ..select import select
