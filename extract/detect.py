@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-
 from . import numbers as num
+from .hits import Count, Hit, PValue, Rate, Ratio, Size
+
+__all__ = ["Count", "Hit", "PValue", "Rate", "Ratio", "Size", "detect", "fold",
+           "infer_total", "word_number", "WORD_NUMBER"]
 
 # Same-length folding, so spans in the folded text are spans in the original:
 # dashes and minus signs become "-", the Lancet's mid-dot decimal "·" becomes ".".
@@ -86,67 +88,6 @@ _NEAR_UNIT = re.compile(r"[ \t]*(?:(?:mg|g|kg|ml|µg|μg|mm|cm|m2|days?|d|weeks?
                         r"copies)\b|[x×]\s*10)", re.IGNORECASE)  # a unit on the same line: a dose or a range
 
 
-@dataclass(frozen=True)
-class Ratio:
-    measure: str            # HR, OR or RR (RR also for relative risk)
-    estimate: str
-    lower: str
-    upper: str
-    level: float
-    start: int
-    end: int
-    p_op: str | None = None
-    p: str | None = None
-    table: bool = False     # a bare cell under a ratio header
-    p_span: tuple[int, int] | None = None  # where its p is printed
-
-    kind = "ratio"
-
-
-@dataclass(frozen=True)
-class Count:
-    events: int
-    total: int | None
-    percent: str | None
-    form: str               # "n/N (x%)", "x% (n/N)", "n (x%)", "x% (n=k)", "n (x)", "n of N"
-    start: int
-    end: int
-
-    kind = "count"
-
-
-@dataclass(frozen=True)
-class PValue:
-    op: str                 # "=", "<", ">", "<=", ">="
-    value: str
-    start: int
-    end: int
-    threshold: bool = False  # "p < 0.05 was considered significant": a rule, not a result
-    listed: bool = False     # a later value of "p = a and b, respectively"
-
-    kind = "p"
-
-
-@dataclass(frozen=True)
-class Size:
-    n: int
-    start: int
-    end: int
-
-    kind = "size"
-
-
-@dataclass(frozen=True)
-class Rate:
-    rate: str
-    se: str
-    start: int
-    end: int
-
-    kind = "rate"
-
-
-Hit = Ratio | Count | PValue | Size | Rate
 
 
 def fold(text: str) -> str:
