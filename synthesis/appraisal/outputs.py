@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from extract.appraisal import TOOLS, domain_items
 
-from ..drawing import png_options
+from ..drawing import DIAGNOSTIC_DPI, png_options
 from .assess import Appraisal
 from .grade import DOMAIN_LABELS, LEVEL_WORDS
 from .robplots import LITERAL_TEXT, RobRow, summary_bars, traffic_light
@@ -22,8 +22,8 @@ from .sofwrite import csv_text, docx_bytes, html_fragment, markdown
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    with LITERAL_TEXT():  # 150 dpi, fewer for a tall plot (drawing.MAX_PNG_PIXELS)
-        fig.savefig(buf, format="png", **png_options(fig, 150))
+    with LITERAL_TEXT():  # fewer dpi for a tall plot (drawing.MAX_PNG_PIXELS)
+        fig.savefig(buf, format="png", **png_options(fig, DIAGNOSTIC_DPI))
     return buf.getvalue()
 
 

@@ -90,7 +90,9 @@ def bayes_figure(fit):
 
 def bayes_files(fit) -> dict[str, bytes]:
     """{'<id>/bayes.png': bytes} where the analysis has a Bayesian fit, else {}."""
-    from ..drawing import figure_bytes
+    from ..drawing import DIAGNOSTIC_DPI, figure_bytes
 
     fig = bayes_figure(fit)
-    return {} if fig is None else {f"{fit.analysis.id}/bayes.png": figure_bytes(fig, "png")}
+    if fig is None:
+        return {}
+    return {f"{fit.analysis.id}/bayes.png": figure_bytes(fig, "png", DIAGNOSTIC_DPI)}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import measures
-from ..drawing import axis_limits, ci_lines, figure_bytes, log_ticks, new_figure, style
+from ..drawing import (DIAGNOSTIC_DPI, axis_limits, ci_lines, figure_bytes, log_ticks,
+                       new_figure, style)
 
 
 def loo_png(title: str, measure: str, rows: list[dict], full: dict, method_note: str) -> bytes:
@@ -44,7 +45,7 @@ def loo_png(title: str, measure: str, rows: list[dict], full: dict, method_note:
         ax.set_title(f"Leave-one-out: {title}", fontsize=9)
         ax.set_xlabel(f"{m.name.lower()} without the study\n{method_note}", fontsize=8)
         fig.tight_layout()
-    return figure_bytes(fig, "png")
+    return figure_bytes(fig, "png", DIAGNOSTIC_DPI)
 
 
 def baujat_png(title: str, q_contribution, influence, labels: list[str]) -> bytes:
@@ -64,7 +65,7 @@ def baujat_png(title: str, q_contribution, influence, labels: list[str]) -> byte
         ax.set_ylabel("influence on the pooled estimate")
         ax.set_title(f"Baujat plot: {title}", fontsize=9)
         fig.tight_layout()
-    return figure_bytes(fig, "png")
+    return figure_bytes(fig, "png", DIAGNOSTIC_DPI)
 
 
 def bubble_png(title: str, mr, name: str, label: str, measure: str) -> bytes:
@@ -97,4 +98,4 @@ def bubble_png(title: str, mr, name: str, label: str, measure: str) -> bytes:
         ax.set_ylabel("Freeman–Tukey double arcsine" if analysis_scale else m.name.lower())
         ax.set_title(f"Meta-regression on {name}: {title}", fontsize=9)
         fig.tight_layout()
-    return figure_bytes(fig, "png")
+    return figure_bytes(fig, "png", DIAGNOSTIC_DPI)
