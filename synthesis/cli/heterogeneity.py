@@ -8,11 +8,12 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..plan import load_plan, locate_plan
-from ..report.hetreport import MODERATORS, HetOptions, analyse, markdown
+from ..moderators import MODERATORS
 
 
 def run(args) -> int:
     from ..pipeline import fit_analysis, load_studies
+    from ..report.hetreport import HetOptions, analyse, markdown
     from ..report.outpath import resolve_output
     from ..report.staging import OutputLock, recover
     from ..report.state import commit_run, run_folder

@@ -20,22 +20,10 @@ import numpy as np
 
 from .. import measures
 from ..errors import EXIT_USAGE, CarsynthError
+from ..moderators import MODERATORS
 from ..pipeline import AnalysisFit
 from .hettext import markdown, reading  # noqa: F401  (the report's words)
 from ..priors import DEFAULT_HALF_NORMAL_SCALE as DEFAULT_TAU_PRIOR_SCALE
-
-#: moderators read from the study files: name -> (kind, description)
-MODERATORS: dict[str, tuple[str, str]] = {
-    "age_group": ("categorical", "population.age_group (paediatric/adult/mixed)"),
-    "car_target": ("categorical", "population.car_targets, joined (e.g. CD19+CD22)"),
-    "centres": ("categorical", "design.centres (single/multi)"),
-    "outcome": ("categorical", "the record's outcome (PFS/EFS/LFS within a family)"),
-    "adjusted": ("categorical", "adjusted (multivariable) or unadjusted estimate"),
-    "year": ("continuous", "citation.year"),
-    "median_age": ("continuous", "population.median_age (years)"),
-    "share_children": ("continuous", "population.share_children (%)"),
-    "n_centres": ("continuous", "design.n_centres"),
-}
 
 
 @dataclass(frozen=True)
