@@ -18,6 +18,16 @@ N_AGQ = 7  # metafor's and lme4's default number of quadrature points
 TAU0_SNAP = 1e-10  # τ̂ is reported as 0 when the likelihood at 0 is this close
 
 
+def _inverse_diagonal(info: np.ndarray, i: int) -> float:
+    """(info⁻¹)ᵢᵢ by a Cholesky solve, without forming the inverse: with info = L Lᵀ,
+    eᵢᵀ info⁻¹ eᵢ = |L⁻¹ eᵢ|². Raises LinAlgError unless info is positive definite."""
+    chol = np.linalg.cholesky(info)
+    e = np.zeros(len(info))
+    e[i] = 1.0
+    u = np.linalg.solve(chol, e)
+    return float(u @ u)
+
+
 class GlmmError(CarsynthError, ValueError):
     """Data for which the GLMM has no finite maximum-likelihood estimate."""
 
@@ -196,13 +206,12 @@ def _fit(d: Design, measure: str, model: str, es, x0_fe: np.ndarray, level: floa
     else:
         info = -hess
     try:
-        cov = np.linalg.inv(info)
-        var = float(cov[na, na])
-        if not (np.all(np.linalg.eigvalsh(info) > 0) and var > 0):
-            raise np.linalg.LinAlgError
+        var = _inverse_diagonal(info, na)
     except np.linalg.LinAlgError:
-        inv_b = np.linalg.inv(info[:na + 1, :na + 1])
-        var = float(inv_b[na, na])
+        try:
+            var = _inverse_diagonal(info[:na + 1, :na + 1], na)
+        except np.linalg.LinAlgError:
+            var = float("nan")
         notes.append(("glmm-hessian-block", "the observed information was not positive "
                       "definite; the SE ignores the uncertainty in τ"))
     est = float(x[na])
