@@ -231,10 +231,13 @@ def two_by_two_pvalues(a: int, n1: int, c: int, n2: int) -> dict[str, float]:
     Wald z tests of Agresti, Categorical Data Analysis (3rd ed., 2013), §3.1:
     log RR with SE = √(1/a − 1/n1 + 1/c − 1/n2) (eq. 3.5), log OR with
     SE = √(1/a + 1/b + 1/c + 1/d) (eq. 3.3), and the risk difference with
-    SE = √(p1(1−p1)/n1 + p2(1−p2)/n2) (eq. 3.2). A test undefined for the
-    table (a zero cell) is left out.
+    SE = √(p1(1−p1)/n1 + p2(1−p2)/n2) (eq. 3.2), the estimates and variances taken
+    from synthesis.effects.binary. A test undefined for the table (a zero cell) is
+    left out.
     """
     from scipy.stats import chi2_contingency, fisher_exact
+
+    from synthesis import effects
 
     b, d = n1 - a, n2 - c
     table = [[a, b], [c, d]]
@@ -248,17 +251,19 @@ def two_by_two_pvalues(a: int, n1: int, c: int, n2: int) -> dict[str, float]:
     except ValueError:
         pass  # a zero row or column: χ² undefined
     out["Fisher's exact test"] = float(fisher_exact(table)[1])
-    if min(a, c) > 0:
-        se = math.sqrt(1 / a - 1 / n1 + 1 / c - 1 / n2)
-        if se > 0:
-            out["Wald test on log RR"] = _two_sided(math.log((a / n1) / (c / n2)) / se)
-    if min(a, b, c, d) > 0:
-        se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-        out["Wald test on log OR"] = _two_sided(math.log((a * d) / (b * c)) / se)
-    p1, p2 = a / n1, c / n2
-    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    if se > 0:
-        out["Wald test on RD"] = _two_sided((p1 - p2) / se)
+    # the Wald z of each measure from the one implementation of its estimate and variance
+    # (synthesis.effects.binary: escalc's formulas), with no continuity correction
+    wald = {"RR": ("Wald test on log RR", min(a, c) > 0),
+            "OR": ("Wald test on log OR", min(a, b, c, d) > 0),
+            "RD": ("Wald test on RD", True)}
+    for measure, (name, defined) in wald.items():
+        if not defined:
+            continue
+        es = effects.binary([a], [n1], [c], [n2], measure,
+                            effects.ZeroCellRule(to="none", drop_double_zero=False))
+        yi, vi = float(es.yi[0]), float(es.vi[0])
+        if vi > 0 and math.isfinite(yi):
+            out[name] = _two_sided(yi / math.sqrt(vi))
     return out
 
 
