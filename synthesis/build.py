@@ -25,7 +25,7 @@ from .plan import Analysis, load_plan
 from .report.changes import CONTRIBUTIONS_KEY, ChangeSet, changes_file, contribution_snapshot
 from .report.outpath import resolve_output
 from .report.staging import OutputLock, recover
-from .report.state import analysis_key, commit, intact, read_state
+from .report.state import analysis_key, commit, intact, read_state, review_key
 from .report.workers import run_parallel
 from .select import AnalysisData, select
 
@@ -130,7 +130,8 @@ def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress
     studies, validation = load_studies(plan, root, sources)
     if on_validated is not None:
         on_validated(validation)
-    entries = read_state(out_dir).get("analyses", {})
+    state = read_state(out_dir)
+    entries = state.get("analyses", {})
     todo: list[tuple[Analysis, AnalysisData, str]] = []
     rows: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
@@ -150,6 +151,20 @@ def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress
                 rows[a.id] = prev["row"]
             continue
         todo.append((a, data, key))
+
+    review = review_key(plan.model_dump(mode="json"),
+                        [s.model_dump(mode="json") for s, _ in studies])
+    if (not todo and not only and state.get("review_key") == review
+            and intact(out_dir, {"files": state.get("files")})):
+        # nothing changed and every file is as written: the review-wide outputs (SoF
+        # refits, overview figure) would come out byte-identical, so they are not redone
+        order = [a.id for a in plan.analyses]
+        old = out_dir / "CHANGES.md"
+        changes, _ = changes_file(entries, entries, order, plan.title,
+                                  old.read_bytes() if old.is_file() else None)
+        unchanged = set(state["files"]).union(*(entries[i]["files"] for i in order))
+        return BuildReport(built=[], skipped=skipped, written=[], unchanged=sorted(unchanged),
+                           output=out_dir, changes=changes)
 
     rendered: dict[str, tuple[dict[str, bytes], dict[str, Any], str]] = {}
     hets: dict[str, dict[str, Any]] = {}
@@ -212,7 +227,8 @@ def _build(plan, root: Path, out_dir: Path, force, only, sources, jobs, progress
         entries, new_entries, [a.id for a in plan.analyses], plan.title,
         old_changes.read_bytes() if old_changes.is_file() else None)
     # commit: the whole new output folder swapped in at once (report.state, report.staging)
-    result = commit(out_dir, all_files, new_entries, set(rendered), [a.id for a in plan.analyses])
+    result = commit(out_dir, all_files, new_entries, set(rendered), [a.id for a in plan.analyses],
+                    review)
     return BuildReport(built=list(rendered), skipped=skipped, written=result.written,
                        unchanged=result.unchanged, output=out_dir, changes=changes,
                        notes=result.warnings)

@@ -114,6 +114,30 @@ def test_outputs_are_byte_identical_and_rebuild_is_incremental(project, tmp_path
     assert forced.built == ["gc_cr"] and forced.written == []  # same bytes: nothing rewritten
 
 
+def test_a_rebuild_with_nothing_changed_redoes_no_review_wide_work(project, monkeypatch):
+    """The review-wide outputs (SoF refits, overview) are redone only when the plan, a study
+    or one of those files changed, not on every build."""
+    out = project / "output"
+    build(project / "review.yaml", sources=_sources(), jobs=1)
+    import synthesis.appraisal.review as review_module
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the review-wide appraisal was refitted with nothing changed")
+
+    with monkeypatch.context() as m:
+        m.setattr(review_module, "review_appraisal", refit)
+        again = build(project / "review.yaml", sources=_sources(), jobs=1)
+    assert again.built == [] and again.written == [] and "results.md" in again.unchanged
+    (out / "overview.svg").write_text("damaged")  # a review-wide file changed by hand
+    repaired = build(project / "review.yaml", sources=_sources(), jobs=1)
+    assert repaired.written == ["overview.svg"] and (out / "overview.svg").read_bytes() != b"damaged"
+    plan = project / "review.yaml"  # the plan's title is only in review-wide files
+    plan.write_text(plan.read_text().replace("\ntitle: ", "\ntitle: Renamed — ", 1))
+    renamed = build(project / "review.yaml", sources=_sources(), jobs=1)
+    assert renamed.built == [] and "results.md" in renamed.written
+    assert (out / "results.md").read_text().startswith("# Renamed — ")
+
+
 def test_new_study_joins_every_matching_analysis_without_plan_edit(project):
     build(project / "review.yaml", sources=_sources(), jobs=1)
     before = _rows(project / "output")

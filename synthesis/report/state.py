@@ -70,6 +70,16 @@ def analysis_key(analysis: Analysis, data: AnalysisData, risk_of_bias: Any = Non
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def review_key(plan_dump: Any, study_dumps: list[Any]) -> str:
+    """SHA-256 of what the review-wide outputs (overview, results tables, index, SoF,
+    the review's risk-of-bias plots) are made from beyond the analyses' own keys: the
+    plan and every study (an assessment can feed the review plots without its study
+    contributing to an analysis)."""
+    payload = {"version": __version__, "plan": plan_dump, "studies": study_dumps}
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def read_state(out_dir: Path) -> dict[str, Any]:
     """The previous build's state ({} if none, unreadable or of an older format: then
     every analysis is rendered again)."""
@@ -99,11 +109,11 @@ class CommitResult:
 
 
 def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, Any]],
-           rendered: set[str], order: list[str]) -> CommitResult:
+           rendered: set[str], order: list[str], review: str | None = None) -> CommitResult:
     """Make ``out_dir`` the build's output, whole. Call under the output's OutputLock.
 
     ``files``: every file rendered by this build (analyses in ``rendered`` and the
-    review-wide files), by relative path. ``entries``: the new state entry of every
+    review-wide files), by relative path; ``review``: their :func:`review_key`. ``entries``: the new state entry of every
     analysis (for rendered ones ``files`` may be a list: hashes are filled in here);
     entries of analyses not rendered must be :func:`intact` (their files are kept).
     """
@@ -127,7 +137,8 @@ def commit(out_dir: Path, files: dict[str, bytes], entries: dict[str, dict[str, 
     review_wide = {rel: sha256(data) for rel, data in files.items() if rel not in managed}
     managed.update(review_wide)
     state = {"format": STATE_FORMAT, "carsynth_version": __version__,
-             "analyses": new_entries, "files": dict(sorted(review_wide.items()))}
+             "analyses": new_entries, "files": dict(sorted(review_wide.items())),
+             "review_key": review}
     state_bytes = (json.dumps(state, indent=1, sort_keys=True) + "\n").encode()
 
     live = {rel: file_sha256(out_dir / rel) for rel in managed}
